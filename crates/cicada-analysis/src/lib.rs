@@ -1,0 +1,1 @@
+//! cicada-analysis (work in progress).

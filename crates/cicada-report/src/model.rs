@@ -1,0 +1,391 @@
+//! The run report: everything one load test measured, as plain data.
+//!
+//! This is the single source of truth for every output format. The engine (`cicada`) fills a
+//! [`RunReport`] at the end of a run (and on Ctrl-C); the renderers in this crate turn it into
+//! JSON, HTML, CSV and JUnit; `cicada report` re-renders any format from a saved JSON file.
+//!
+//! Units: every duration field ends in `_ms` and is milliseconds as `f64` (µs precision, since the
+//! histograms record microseconds); times of day are RFC 3339 strings in UTC; rates are per second;
+//! ratios (`failure_ratio`) are fractions in `0.0..=1.0`, never percentages.
+//!
+//! Compatibility: field names are stable. New data is added as new fields (optional ones with
+//! `#[serde(default)]`), never by renaming; a breaking change bumps [`SCHEMA_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON layout. Bumped only on a breaking change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One load test's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Always [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// Which tool and version produced the report.
+    pub tool: ToolInfo,
+    /// What was run, against what, when, and on which machine.
+    pub run: RunInfo,
+    /// The pass / fail decision and why.
+    pub verdict: Verdict,
+    /// One row per (user type, request name, method), sorted by name then method.
+    pub requests: Vec<RequestStats>,
+    /// All requests together (Locust's "Aggregated" row): the run's headline numbers.
+    pub aggregated: RequestStats,
+    /// One sample per elapsed second of the run.
+    pub timeline: Vec<IntervalSample>,
+    /// Failures grouped by (request, kind, message), most frequent first.
+    pub failures: Vec<FailureRow>,
+    /// Every threshold evaluated at the end of the run, in the order given.
+    pub thresholds: Vec<ThresholdResult>,
+    /// Open-model (arrival-rate) scheduling statistics; `None` for a closed-model run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_model: Option<OpenModelStats>,
+}
+
+/// The tool that produced a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// `"cicada"`.
+    pub name: String,
+    /// The crate version, e.g. `"0.1.0"`.
+    pub version: String,
+}
+
+/// What was run, against what, when, where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Scenario name (from the file's `name`, else the file stem).
+    pub scenario: String,
+    /// Path of the scenario file as given, if the scenario came from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<String>,
+    /// Base URL of the target, e.g. `http://127.0.0.1:8000`.
+    pub host: String,
+    /// The load plan as run.
+    pub plan: PlanInfo,
+    /// Wall-clock start of traffic (RFC 3339, UTC).
+    pub started_at: String,
+    /// Wall-clock end of the run (RFC 3339, UTC).
+    pub ended_at: String,
+    /// Seconds from the start of traffic to the end of the run.
+    pub duration_s: f64,
+    /// True when the run was stopped early (Ctrl-C / SIGTERM / stop request): results are partial.
+    pub interrupted: bool,
+    /// Seed of the run's random number generators (weights, waits, generators, random feeders).
+    pub seed: u64,
+    /// `-T/--tags` in effect (empty: all tasks).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `-E/--exclude-tags` in effect.
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
+    /// User types with their weights and how many users of each were started at peak.
+    #[serde(default)]
+    pub user_types: Vec<UserTypeInfo>,
+    /// The machine that generated the load.
+    pub machine: MachineInfo,
+}
+
+/// One user type as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserTypeInfo {
+    pub name: String,
+    pub weight: u32,
+    /// Users of this type alive at the peak of the run.
+    pub peak_users: u64,
+}
+
+/// The load plan, normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanInfo {
+    /// `"closed"` (simulated users loop) or `"open"` (iterations started at an arrival rate).
+    pub model: LoadModel,
+    /// A one-line human description, e.g. `"1000 users, spawn rate 50/s, 10m"`.
+    pub description: String,
+    /// True when latencies are timed from each iteration's *intended* start (open model), so
+    /// coordinated omission cannot hide a stall. False for the closed model: a stalled server
+    /// there slows the users down and the stall shows mostly as fewer requests.
+    pub co_corrected: bool,
+    /// Planned run time in seconds (ramp included); `None` when bounded only by iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_time_s: Option<f64>,
+    /// Iteration bound, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// The steps of the plan: each holds for `duration_s`, moving linearly to `target`
+    /// (users for the closed model, iterations/s for the open model).
+    pub stages: Vec<StageInfo>,
+    /// Closed model: the spawn rate in users per second, if given as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_rate: Option<f64>,
+    /// Open model: cap on concurrent iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u64>,
+}
+
+/// Closed (users) or open (arrival rate) load model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    Closed,
+    Open,
+}
+
+/// One step of a load plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    pub duration_s: f64,
+    pub target: f64,
+}
+
+/// The generating machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    pub hostname: String,
+    pub os: String,
+    /// Logical CPUs available to the process.
+    pub cpus: u32,
+    /// Total memory in bytes, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Worker threads the load generator ran on.
+    pub worker_threads: u32,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// True when every threshold passed (vacuously true with none).
+    pub passed: bool,
+    /// One line per failed threshold, e.g. `"p95 < 200ms: measured 312.4ms"`.
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// Things that make the numbers less trustworthy without failing the run, e.g. an
+    /// interrupted run or an overloaded generator.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Latency percentiles in milliseconds: Locust's columns (50 … 100 %).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p66: f64,
+    pub p75: f64,
+    pub p80: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p98: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub p99_99: f64,
+    pub p100: f64,
+}
+
+/// Statistics of one request row (or of all requests: the aggregated row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestStats {
+    /// User type the row belongs to; `None` for rows merged across user types (aggregated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
+    /// HTTP method, e.g. `"GET"`; empty for the aggregated row.
+    pub method: String,
+    /// Stats name: the request's `name`, else its path template; `"Aggregated"` for the total.
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    /// `failures / requests` (0 with no requests).
+    pub failure_ratio: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    pub percentiles: Percentiles,
+    /// Mean response body size in bytes.
+    pub avg_size_bytes: f64,
+    /// Total response body bytes received.
+    pub total_bytes: u64,
+    /// Requests per second over the whole run.
+    pub rps: f64,
+    /// Failures per second over the whole run.
+    pub failures_per_s: f64,
+    /// Requests per second over the last complete interval ("current RPS").
+    pub current_rps: f64,
+    /// Failures per second over the last complete interval.
+    pub current_failures_per_s: f64,
+    /// Mean TCP (+TLS) connect time of the connections this row opened; `None` if it opened none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_mean_ms: Option<f64>,
+    /// Mean time to first response byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_mean_ms: Option<f64>,
+    /// Points of the response-time distribution curve (percentile → latency), ascending in
+    /// percentile, for the log-axis distribution chart.
+    #[serde(default)]
+    pub distribution: Vec<DistributionPoint>,
+    /// The full latency histogram: base64 of the HdrHistogram V2 (deflate) serialization,
+    /// microseconds, 3 significant digits. Lets reports merge and compare exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
+}
+
+/// One point of a percentile curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DistributionPoint {
+    /// Percentile in `0.0..=100.0`.
+    pub percentile: f64,
+    pub ms: f64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSample {
+    /// Whole seconds since the start of traffic at the *end* of this interval.
+    pub elapsed_s: u64,
+    /// Unix time in seconds at the end of this interval.
+    pub unix_time: u64,
+    /// Users alive (closed model) or iterations in flight (open model) at the end of the interval.
+    pub users: u64,
+    /// Requests completed in this interval.
+    pub requests: u64,
+    /// Failures in this interval.
+    pub failures: u64,
+    pub rps: f64,
+    pub failures_per_s: f64,
+    /// Percentiles of the requests completed in this interval (zeros when there were none).
+    pub percentiles: Percentiles,
+    pub mean_ms: f64,
+    /// Cumulative requests since the start of traffic.
+    pub total_requests: u64,
+    /// Cumulative failures since the start of traffic.
+    pub total_failures: u64,
+    /// Per request-row figures of this interval.
+    #[serde(default)]
+    pub by_request: Vec<IntervalRequestSample>,
+    /// Open model: iterations that started late in this interval (schedule lag over 1 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_iterations: Option<u64>,
+    /// Open model: iterations dropped in this interval (concurrency cap reached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_iterations: Option<u64>,
+    /// Open model: p99 schedule lag of iterations started in this interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_p99_ms: Option<f64>,
+}
+
+/// One request row within one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalRequestSample {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
+    pub method: String,
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The response status was not the expected one.
+    Status,
+    /// Connect or request timeout.
+    Timeout,
+    /// Connection refused / reset / closed before a response.
+    Connection,
+    /// A response check (JSON pointer, body contains, ...) failed.
+    Check,
+    /// The response was not valid HTTP, or a capture could not be taken.
+    Protocol,
+    /// Anything else (TLS, template rendering at run time, ...).
+    Other,
+}
+
+/// One group of identical failures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
+    pub method: String,
+    pub name: String,
+    pub kind: FailureKind,
+    /// e.g. `"HTTP 503"`, `"request timed out after 5s"`, `"check failed: /status == \"ok\""`.
+    pub message: String,
+    pub occurrences: u64,
+}
+
+/// One threshold and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// As written, e.g. `"p95<200ms"` or `"GET /agents/{{id}}/metrics: p99<500ms"`.
+    pub expression: String,
+    /// The request row it applies to (`"METHOD name"` or `"name"`); `None`: all requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Metric name: `p50`, `p95`, `p99`, `p99.9`, `mean`, `max`, `error_rate`, `rps`, ...
+    pub metric: String,
+    /// Comparison operator: `<`, `<=`, `>`, `>=`.
+    pub op: String,
+    /// The limit in the metric's unit (`unit`).
+    pub limit: f64,
+    /// The measured value in the same unit; `None` when there was no data (then it fails).
+    pub observed: Option<f64>,
+    /// `"ms"`, `"%"`, `"/s"` or `""`.
+    pub unit: String,
+    pub passed: bool,
+    /// Where it came from: `"cli"` or `"scenario"`.
+    pub source: String,
+}
+
+/// Open-model scheduling statistics over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenModelStats {
+    /// Iterations the plan scheduled.
+    pub scheduled_iterations: u64,
+    /// Iterations actually started.
+    pub started_iterations: u64,
+    /// Iterations that started more than 1 ms after their intended start.
+    pub late_iterations: u64,
+    /// Iterations not started because the concurrency cap was reached.
+    pub dropped_iterations: u64,
+    pub schedule_lag_p50_ms: f64,
+    pub schedule_lag_p99_ms: f64,
+    pub schedule_lag_max_ms: f64,
+    /// Highest number of iterations in flight at once.
+    pub peak_concurrency: u64,
+}
+
+impl RunReport {
+    /// Serialise as pretty JSON (the `--json` format).
+    pub fn to_json_pretty(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).expect("RunReport serialises")
+    }
+
+    /// Parse a report written by [`RunReport::to_json_pretty`] (any whitespace).
+    pub fn from_json(text: &str) -> Result<Self, ReportParseError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(ReportParseError::Json)?;
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        match version {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {
+                serde_json::from_value(value).map_err(ReportParseError::Json)
+            }
+            Some(v) => Err(ReportParseError::Version(v)),
+            None => Err(ReportParseError::NotAReport),
+        }
+    }
+}
+
+/// Why a JSON file could not be read as a run report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportParseError {
+    #[error("not valid report JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("report schema_version {0} is not supported by this cicada (it reads version {SCHEMA_VERSION})")]
+    Version(u64),
+    #[error("not a cicada run report (no schema_version field)")]
+    NotAReport,
+}
