@@ -134,9 +134,14 @@ async fn dropping_a_running_target_kills_its_group() {
 async fn output_goes_to_the_log_file_too() {
     let log = std::env::temp_dir().join(format!("cicada-target-log-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let spec = TargetSpec::new("echo hello-out; echo hello-err >&2; exit 1").log_file(&log);
-    let _ = ManagedTarget::start(&spec).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let spec = TargetSpec::new("echo hello-out; echo hello-err >&2; exec sleep 30").log_file(&log);
+    let target = ManagedTarget::start(&spec).await.unwrap();
+    while !(target.recent_output().contains("hello-out")
+        && target.recent_output().contains("hello-err"))
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    target.stop().await.unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("hello-out") && text.contains("hello-err"),
