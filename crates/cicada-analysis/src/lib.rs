@@ -1,1 +1,12 @@
-//! cicada-analysis (work in progress).
+//! Performance analysis for cicada.
+//!
+//! - [`resources`]: CPU % and RSS of the generator and the target by PID, and system CPU,
+//!   sampled from `/proc`.
+//! - [`prom`]: the target's Prometheus `/metrics`, parsed and turned into time series.
+//!
+//! Every part is a library the engine and the CLI call; the results are the plain data types
+//! of [`cicada_report::analysis_model`], rendered with the rest of the run report.
+
+pub mod http_get;
+pub mod prom;
+pub mod resources;

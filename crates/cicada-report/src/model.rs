@@ -40,6 +40,9 @@ pub struct RunReport {
     /// Open-model (arrival-rate) scheduling statistics; `None` for a closed-model run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_model: Option<OpenModelStats>,
+    /// Resources, scraped metrics, findings, capacity and scaling results (`cicada-analysis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis_model::Analysis>,
 }
 
 /// The tool that produced a report.

@@ -1,0 +1,98 @@
+//! Resource sampling against real processes.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cicada_analysis::resources::{ProcessSampler, ResourceError, ResourceSampler};
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(script: &str) -> Reaped {
+    Reaped(
+        Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn sh"),
+    )
+}
+
+#[test]
+fn a_busy_child_shows_cpu_and_an_idle_one_does_not() {
+    // Bounded: the busy loop (shell arithmetic only, no child processes) ends by itself after
+    // 200 million iterations even if the test dies; the guard kills it first.
+    let busy = spawn("i=0; while [ $i -lt 200000000 ]; do i=$((i+1)); done");
+    let idle = spawn("sleep 20");
+    let mut b = ProcessSampler::new(busy.0.id()).unwrap();
+    let mut i = ProcessSampler::new(idle.0.id()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let bs = b.sample(1.5).unwrap();
+    let is = i.sample(1.5).unwrap();
+    // One core spinning: close to 100 % of a core, less when the machine is shared; far
+    // above an idle process in any case.
+    assert!(bs.cpu_core_pct > 20.0, "busy child: {bs:?}");
+    assert!(bs.cpu_core_pct <= 110.0 * b.cores_available(), "{bs:?}");
+    assert!(
+        (bs.cpu_available_pct - bs.cpu_core_pct / b.cores_available()).abs() < 1e-6
+            || bs.cpu_available_pct == 100.0
+    );
+    assert!(is.cpu_core_pct < 5.0, "idle child: {is:?}");
+    assert!(bs.rss_bytes > 0 && is.rss_bytes > 0);
+}
+
+#[test]
+fn a_killed_child_is_reported_gone() {
+    let mut child = spawn("sleep 20");
+    let pid = child.0.id();
+    let mut s = ProcessSampler::new(pid).unwrap();
+    s.sample(0.0).unwrap();
+    child.0.kill().unwrap();
+    // Killed but not yet reaped: a zombie, or already gone if the kernel was quick.
+    std::thread::sleep(Duration::from_millis(100));
+    let err = s.sample(1.0).unwrap_err();
+    assert!(err.is_process_gone(), "{err}");
+    child.0.wait().unwrap();
+    let err = s.sample(2.0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResourceError::ProcessGone { pid: p } | ResourceError::PidReused { pid: p } if p == pid
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_run_sampler_records_generator_target_and_system_and_survives_the_target_exiting() {
+    let mut child = spawn("sleep 20");
+    let mut sampler = ResourceSampler::new(Some(child.0.id())).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(sampler.tick(1.0).is_empty());
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let errors = sampler.tick(2.0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].is_process_gone());
+    // Once gone, the target is no longer sampled and no more errors come.
+    assert!(sampler.tick(3.0).is_empty());
+    let series = sampler.finish();
+    let generator = series.generator.unwrap();
+    assert_eq!(generator.pid, std::process::id());
+    assert_eq!(generator.samples.len(), 3);
+    assert!(generator.samples.iter().all(|s| s.rss_bytes > 0));
+    let target = series.target.unwrap();
+    assert_eq!(target.samples.len(), 1);
+    assert!(
+        target.ended.as_deref().unwrap().contains("at 2s"),
+        "{:?}",
+        target.ended
+    );
+    assert_eq!(series.system.len(), 3);
+}
