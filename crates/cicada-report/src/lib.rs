@@ -1,9 +1,35 @@
 //! Run reports for cicada: the data model of what a load test measured ([`model`]) and the
-//! renderers that turn it into the formats people read ([`outputs`]).
+//! renderers that turn it into the formats people read:
+//!
+//! - [`html`]: one self-contained page (inline CSS and SVG charts, no script, no network);
+//! - [`schema`]: the JSON Schema of the `--json` format (`docs/report.schema.json`);
+//! - [`locust_csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`;
+//! - [`junit`]: thresholds as JUnit test cases for CI;
+//! - [`compare`]: per-request deltas between two runs with regression gates;
+//! - [`live`]: the terminal view of a run in progress.
+//!
+//! [`write_outputs`] writes every format a user asked for.
+//!
+//! ```
+//! # fn demo(report: &cicada_report::RunReport) {
+//! let page: String = cicada_report::html::render_html(report);
+//! assert!(page.starts_with("<!DOCTYPE html>"));
+//! # }
+//! ```
 
 pub mod analysis_model;
+pub mod compare;
+mod escape;
+pub mod format;
+pub mod html;
+pub mod junit;
+pub mod live;
+pub mod locust_csv;
 pub mod model;
 pub mod outputs;
+pub mod schema;
+pub mod svg;
 
+pub use escape::escape;
 pub use model::RunReport;
 pub use outputs::{OutputOptions, write_outputs};

@@ -11,13 +11,14 @@
 //! Compatibility: field names are stable. New data is added as new fields (optional ones with
 //! `#[serde(default)]`), never by renaming; a breaking change bumps [`SCHEMA_VERSION`].
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON layout. Bumped only on a breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One load test's results.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunReport {
     /// Always [`SCHEMA_VERSION`] when written by this build.
     pub schema_version: u32,
@@ -46,7 +47,7 @@ pub struct RunReport {
 }
 
 /// The tool that produced a report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolInfo {
     /// `"cicada"`.
     pub name: String,
@@ -55,7 +56,7 @@ pub struct ToolInfo {
 }
 
 /// What was run, against what, when, where.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunInfo {
     /// Scenario name (from the file's `name`, else the file stem).
     pub scenario: String,
@@ -90,7 +91,7 @@ pub struct RunInfo {
 }
 
 /// One user type as run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UserTypeInfo {
     pub name: String,
     pub weight: u32,
@@ -99,7 +100,7 @@ pub struct UserTypeInfo {
 }
 
 /// The load plan, normalised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanInfo {
     /// `"closed"` (simulated users loop) or `"open"` (iterations started at an arrival rate).
     pub model: LoadModel,
@@ -127,7 +128,7 @@ pub struct PlanInfo {
 }
 
 /// Closed (users) or open (arrival rate) load model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
     Closed,
@@ -135,14 +136,14 @@ pub enum LoadModel {
 }
 
 /// One step of a load plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StageInfo {
     pub duration_s: f64,
     pub target: f64,
 }
 
 /// The generating machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MachineInfo {
     pub hostname: String,
     pub os: String,
@@ -156,7 +157,7 @@ pub struct MachineInfo {
 }
 
 /// The decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
     /// True when every threshold passed (vacuously true with none).
     pub passed: bool,
@@ -170,7 +171,7 @@ pub struct Verdict {
 }
 
 /// Latency percentiles in milliseconds: Locust's columns (50 … 100 %).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Percentiles {
     pub p50: f64,
     pub p66: f64,
@@ -186,7 +187,7 @@ pub struct Percentiles {
 }
 
 /// Statistics of one request row (or of all requests: the aggregated row).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RequestStats {
     /// User type the row belongs to; `None` for rows merged across user types (aggregated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,7 +233,7 @@ pub struct RequestStats {
 }
 
 /// One point of a percentile curve.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DistributionPoint {
     /// Percentile in `0.0..=100.0`.
     pub percentile: f64,
@@ -240,7 +241,7 @@ pub struct DistributionPoint {
 }
 
 /// One second of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IntervalSample {
     /// Whole seconds since the start of traffic at the *end* of this interval.
     pub elapsed_s: u64,
@@ -273,10 +274,25 @@ pub struct IntervalSample {
     /// Open model: p99 schedule lag of iterations started in this interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_lag_p99_ms: Option<f64>,
+    /// All requests since the start of traffic, as of the end of this interval (what Locust's
+    /// `_stats_history.csv` "Total …" and percentile columns hold). `None` when not recorded;
+    /// the CSV then writes the interval's own percentiles and `N/A` where it cannot be exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cumulative: Option<CumulativeSample>,
+}
+
+/// Cumulative statistics of all requests from the start of traffic to the end of an interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CumulativeSample {
+    pub percentiles: Percentiles,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub avg_size_bytes: f64,
 }
 
 /// One request row within one interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IntervalRequestSample {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<String>,
@@ -290,7 +306,9 @@ pub struct IntervalRequestSample {
 }
 
 /// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The response status was not the expected one.
@@ -308,7 +326,7 @@ pub enum FailureKind {
 }
 
 /// One group of identical failures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FailureRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<String>,
@@ -321,7 +339,7 @@ pub struct FailureRow {
 }
 
 /// One threshold and its outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ThresholdResult {
     /// As written, e.g. `"p95<200ms"` or `"GET /agents/{{id}}/metrics: p99<500ms"`.
     pub expression: String,
@@ -344,7 +362,7 @@ pub struct ThresholdResult {
 }
 
 /// Open-model scheduling statistics over the whole run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OpenModelStats {
     /// Iterations the plan scheduled.
     pub scheduled_iterations: u64,
@@ -370,7 +388,8 @@ impl RunReport {
 
     /// Parse a report written by [`RunReport::to_json_pretty`] (any whitespace).
     pub fn from_json(text: &str) -> Result<Self, ReportParseError> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(ReportParseError::Json)?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(ReportParseError::Json)?;
         let version = value.get("schema_version").and_then(|v| v.as_u64());
         match version {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {
@@ -387,7 +406,9 @@ impl RunReport {
 pub enum ReportParseError {
     #[error("not valid report JSON: {0}")]
     Json(#[source] serde_json::Error),
-    #[error("report schema_version {0} is not supported by this cicada (it reads version {SCHEMA_VERSION})")]
+    #[error(
+        "report schema_version {0} is not supported by this cicada (it reads version {SCHEMA_VERSION})"
+    )]
     Version(u64),
     #[error("not a cicada run report (no schema_version field)")]
     NotAReport,

@@ -34,9 +34,35 @@ pub struct OutputError {
 pub fn write_outputs(report: &RunReport, opts: &OutputOptions) -> Vec<OutputError> {
     let mut errors = Vec::new();
     if let Some(path) = &opts.json {
-        write_file("JSON", path, report.to_json_pretty().as_bytes(), &mut errors);
+        write_file(
+            "JSON",
+            path,
+            report.to_json_pretty().as_bytes(),
+            &mut errors,
+        );
     }
-    // HTML, CSV and JUnit renderers are added by the reports work (issue 4).
+    if let Some(path) = &opts.html {
+        write_file(
+            "HTML",
+            path,
+            crate::html::render_html(report).as_bytes(),
+            &mut errors,
+        );
+    }
+    if let Some(prefix) = &opts.csv_prefix {
+        for (suffix, text) in crate::locust_csv::render_csv(report) {
+            let path = crate::locust_csv::csv_path(prefix, suffix);
+            write_file("CSV", &path, text.as_bytes(), &mut errors);
+        }
+    }
+    if let Some(path) = &opts.junit {
+        write_file(
+            "JUnit",
+            path,
+            crate::junit::render_junit(report).as_bytes(),
+            &mut errors,
+        );
+    }
     errors
 }
 

@@ -1,0 +1,267 @@
+//! The page's charts, built from the report's timeline and distributions.
+
+use std::fmt::Write as _;
+
+use super::Section;
+use crate::escape::escape;
+use crate::model::{DistributionPoint, Percentiles, RequestStats, RunReport};
+use crate::svg::{Axis, LineChart, ScaleKind, Series, TickFormat, color, nines_upper};
+
+const FAIL_COLOR: &str = "#d62728";
+
+/// A request row's label: `"GET /agents"` (user type in brackets when there are several).
+pub fn row_label(user_type: Option<&str>, method: &str, name: &str) -> String {
+    let base = if method.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{method} {name}")
+    };
+    match user_type {
+        Some(u) => format!("{base} [{u}]"),
+        None => base,
+    }
+}
+
+fn figure(out: &mut String, title: &str, sub: &str, chart: &LineChart) {
+    let _ = write!(
+        out,
+        "<figure class=\"chart-card\"><figcaption>{}<span class=\"sub\">{}</span></figcaption>{}</figure>\n",
+        escape(title),
+        escape(sub),
+        chart.render()
+    );
+}
+
+/// Users, throughput, response times and per-request p95 over the run.
+pub fn timeline_section(r: &RunReport) -> Section {
+    let t = &r.timeline;
+    let x = |s: &crate::model::IntervalSample| s.elapsed_s as f64;
+    let elapsed = Axis::linear("Elapsed time (m:ss)", TickFormat::Elapsed);
+    let gap = |has: bool, v: f64| if has { v } else { f64::NAN };
+
+    let users_label = match r.run.plan.model {
+        crate::model::LoadModel::Closed => "Users",
+        crate::model::LoadModel::Open => "Iterations in flight",
+    };
+    let mut users = Series::new(
+        users_label,
+        color(0),
+        t.iter().map(|s| (x(s), s.users as f64)).collect(),
+    );
+    users.fill = true;
+    let users_chart = LineChart {
+        title: format!("{users_label} over time"),
+        x: elapsed.clone(),
+        y: Axis::linear(users_label, TickFormat::Number),
+        series: vec![users],
+    };
+
+    let throughput_chart = LineChart {
+        title: "Requests and failures per second".into(),
+        x: elapsed.clone(),
+        y: Axis::linear("per second", TickFormat::Number),
+        series: vec![
+            Series::new(
+                "Requests/s",
+                color(0),
+                t.iter().map(|s| (x(s), s.rps)).collect(),
+            ),
+            Series::new(
+                "Failures/s",
+                FAIL_COLOR,
+                t.iter().map(|s| (x(s), s.failures_per_s)).collect(),
+            ),
+        ],
+    };
+
+    let pct_series = |label: &str, c: &'static str, get: fn(&Percentiles) -> f64| {
+        Series::new(
+            label,
+            c,
+            t.iter()
+                .map(|s| (x(s), gap(s.requests > 0, get(&s.percentiles))))
+                .collect(),
+        )
+    };
+    let latency_chart = LineChart {
+        title: "Response time percentiles per second".into(),
+        x: elapsed.clone(),
+        y: Axis::linear("Response time", TickFormat::Millis),
+        series: vec![
+            pct_series("p50", color(2), |p| p.p50),
+            pct_series("p95", color(3), |p| p.p95),
+            pct_series("p99", FAIL_COLOR, |p| p.p99),
+        ],
+    };
+
+    let per_request: Vec<Series> = r
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let points = t
+                .iter()
+                .map(|s| {
+                    let v = s.by_request.iter().find(|b| {
+                        b.name == row.name && b.method == row.method && b.user_type == row.user_type
+                    });
+                    match v {
+                        Some(b) if b.requests > 0 => (x(s), b.p95_ms),
+                        _ => (x(s), f64::NAN),
+                    }
+                })
+                .collect();
+            Series::new(
+                &row_label(row.user_type.as_deref(), &row.method, &row.name),
+                color(i),
+                points,
+            )
+        })
+        .collect();
+    let per_request_chart = LineChart {
+        title: "p95 response time per request".into(),
+        x: elapsed,
+        y: Axis::linear("p95 response time", TickFormat::Millis),
+        series: per_request,
+    };
+
+    let mut b = String::from("<div class=\"charts\">\n");
+    figure(
+        &mut b,
+        users_label,
+        "At the end of each second.",
+        &users_chart,
+    );
+    figure(
+        &mut b,
+        "Throughput",
+        "Requests and failures completed in each second.",
+        &throughput_chart,
+    );
+    figure(
+        &mut b,
+        "Response times",
+        "Percentiles of the requests completed in each second; gaps: no requests.",
+        &latency_chart,
+    );
+    figure(
+        &mut b,
+        "p95 per request",
+        "Each request name's p95 in each second.",
+        &per_request_chart,
+    );
+    b.push_str("</div>\n");
+    Section {
+        id: "timeline".into(),
+        title: "Over time".into(),
+        body_html: b,
+    }
+}
+
+/// The curve of a row's latency distribution: its recorded points, or its percentiles.
+fn curve(row: &RequestStats) -> Vec<(f64, f64)> {
+    if !row.distribution.is_empty() {
+        return row
+            .distribution
+            .iter()
+            .map(|DistributionPoint { percentile, ms }| (*percentile, *ms))
+            .collect();
+    }
+    if row.requests == 0 {
+        return Vec::new();
+    }
+    let p = &row.percentiles;
+    vec![
+        (0.0, row.min_ms),
+        (50.0, p.p50),
+        (66.0, p.p66),
+        (75.0, p.p75),
+        (80.0, p.p80),
+        (90.0, p.p90),
+        (95.0, p.p95),
+        (98.0, p.p98),
+        (99.0, p.p99),
+        (99.9, p.p99_9),
+        (99.99, p.p99_99),
+    ]
+}
+
+/// Percentile curves per request name on a "nines" axis.
+pub fn distribution_section(r: &RunReport) -> Section {
+    let mut series: Vec<Series> = r
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            Series::new(
+                &row_label(row.user_type.as_deref(), &row.method, &row.name),
+                color(i),
+                curve(row),
+            )
+        })
+        .collect();
+    let mut all = Series::new("All requests", "#1d2330", curve(&r.aggregated));
+    all.dashed = true;
+    series.push(all);
+
+    let points = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.1.is_finite());
+    let (lo, hi, max_pct) = points.fold((f64::INFINITY, 0.0f64, 0.0f64), |(lo, hi, mp), p| {
+        (
+            if p.1 > 0.0 { lo.min(p.1) } else { lo },
+            hi.max(p.1),
+            if p.0 < 100.0 { mp.max(p.0) } else { mp },
+        )
+    });
+    // A wide spread (a slow tail) reads better on a logarithmic time axis.
+    let y_kind = if lo.is_finite() && hi / lo > 50.0 {
+        ScaleKind::Log10
+    } else {
+        ScaleKind::Linear
+    };
+    let chart = LineChart {
+        title: "Response time distribution".into(),
+        x: Axis {
+            kind: ScaleKind::Nines,
+            label: "Percentile (log scale of the tail: 90%, 99%, 99.9% … evenly spaced)".into(),
+            format: TickFormat::Percentile,
+            min: Some(0.0),
+            max: Some(nines_upper(max_pct)),
+        },
+        y: Axis {
+            kind: y_kind,
+            label: if y_kind == ScaleKind::Log10 {
+                "Response time (log)".into()
+            } else {
+                "Response time".into()
+            },
+            format: TickFormat::Millis,
+            min: if y_kind == ScaleKind::Linear {
+                Some(0.0)
+            } else {
+                None
+            },
+            max: None,
+        },
+        series,
+    };
+    let mut b = String::from(
+        "<p class=\"note\">How slow the slowest requests were: a point (99%, 120 ms) means 99% of \
+         requests took at most 120 ms. The tail is stretched so 99.9% and 99.99% are readable.</p>\n\
+         <div class=\"charts single\">\n",
+    );
+    figure(
+        &mut b,
+        "Response time by percentile",
+        "Per request name; dashed: all requests.",
+        &chart,
+    );
+    b.push_str("</div>\n");
+    Section {
+        id: "distribution".into(),
+        title: "Response-time distribution".into(),
+        body_html: b,
+    }
+}

@@ -1,0 +1,394 @@
+//! The line chart: series of (x, y) points drawn as SVG paths inside a framed plot area.
+
+use std::fmt::Write as _;
+
+use super::scale::{Scale, ScaleKind, nice_upper};
+use crate::escape::escape;
+use crate::format::fmt_num;
+
+const WIDTH: f64 = 760.0;
+const PLOT_HEIGHT: f64 = 210.0;
+const MARGIN_LEFT: f64 = 64.0;
+const MARGIN_RIGHT: f64 = 18.0;
+const MARGIN_BOTTOM: f64 = 42.0;
+const LEGEND_ROW: f64 = 18.0;
+const LEGEND_TOP: f64 = 8.0;
+
+/// How tick labels are written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TickFormat {
+    /// A plain number (`1.5k` for thousands).
+    Number,
+    /// Seconds of elapsed time, as `m:ss`.
+    Elapsed,
+    /// Milliseconds, with a unit.
+    Millis,
+    /// A percentile, as `99.9%`.
+    Percentile,
+}
+
+/// One axis: its scale kind, label and domain (`None`: from the data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub kind: ScaleKind,
+    pub label: String,
+    pub format: TickFormat,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Axis {
+    /// A linear axis starting at zero, its top from the data.
+    pub fn linear(label: &str, format: TickFormat) -> Self {
+        Self {
+            kind: ScaleKind::Linear,
+            label: label.to_owned(),
+            format,
+            min: Some(0.0),
+            max: None,
+        }
+    }
+}
+
+/// One line. A point with a non-finite `y` breaks the line (a gap, e.g. an interval without
+/// requests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub color: &'static str,
+    pub points: Vec<(f64, f64)>,
+    /// Shade the area under the line.
+    pub fill: bool,
+    pub dashed: bool,
+}
+
+impl Series {
+    pub fn new(label: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            label: label.to_owned(),
+            color,
+            points,
+            fill: false,
+            dashed: false,
+        }
+    }
+}
+
+/// A line chart. [`LineChart::render`] returns one `<svg>` element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    /// Accessible name of the chart (the SVG `<title>`).
+    pub title: String,
+    pub x: Axis,
+    pub y: Axis,
+    pub series: Vec<Series>,
+}
+
+impl LineChart {
+    /// The chart as a self-contained `<svg class="chart">` element.
+    pub fn render(&self) -> String {
+        let legend_rows = self.legend_layout().last().map_or(1, |(row, _, _)| row + 1);
+        let top = LEGEND_TOP + legend_rows as f64 * LEGEND_ROW + 8.0;
+        let height = top + PLOT_HEIGHT + MARGIN_BOTTOM;
+        let (x_lo, x_hi) = self.domain(&self.x, |p| p.0);
+        let (y_lo, y_hi) = self.domain(&self.y, |p| p.1);
+        let xs = Scale {
+            kind: self.x.kind,
+            lo: x_lo,
+            hi: x_hi,
+            px_lo: MARGIN_LEFT,
+            px_hi: WIDTH - MARGIN_RIGHT,
+        };
+        let ys = Scale {
+            kind: self.y.kind,
+            lo: y_lo,
+            hi: y_hi,
+            px_lo: top + PLOT_HEIGHT,
+            px_hi: top,
+        };
+
+        let mut svg = String::new();
+        let _ = write!(
+            svg,
+            r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" preserveAspectRatio="xMidYMid meet"><title>{}</title>"#,
+            escape(&self.title)
+        );
+        self.draw_axes(&mut svg, &xs, &ys, top);
+        let has_data = self
+            .series
+            .iter()
+            .any(|s| s.points.iter().any(|p| finite(*p)));
+        if has_data {
+            svg.push_str(r#"<g class="plot">"#);
+            for series in &self.series {
+                draw_series(&mut svg, series, &xs, &ys);
+            }
+            svg.push_str("</g>");
+        } else {
+            let _ = write!(
+                svg,
+                r#"<text class="no-data" x="{:.1}" y="{:.1}" text-anchor="middle">No data</text>"#,
+                (MARGIN_LEFT + WIDTH - MARGIN_RIGHT) / 2.0,
+                top + PLOT_HEIGHT / 2.0
+            );
+        }
+        self.draw_legend(&mut svg);
+        svg.push_str("</svg>");
+        svg
+    }
+
+    fn domain(&self, axis: &Axis, get: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
+        let values = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| finite(**p))
+            .map(get);
+        let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let lo = axis.min.unwrap_or(lo);
+        let hi = axis.max.unwrap_or(hi);
+        match axis.kind {
+            ScaleKind::Linear => {
+                let hi = if axis.max.is_some() {
+                    hi
+                } else {
+                    nice_upper(hi.max(lo), 5)
+                };
+                (lo, if hi > lo { hi } else { lo + 1.0 })
+            }
+            ScaleKind::Log10 => {
+                let lo = 10f64.powf(lo.max(1e-3).log10().floor());
+                let hi = 10f64.powf(hi.max(lo * 10.0).log10().ceil());
+                (lo, hi)
+            }
+            ScaleKind::Nines => (lo.max(0.0), hi.max(lo + 1.0)),
+        }
+    }
+
+    fn draw_axes(&self, svg: &mut String, xs: &Scale, ys: &Scale, top: f64) {
+        let bottom = top + PLOT_HEIGHT;
+        let (left, right) = (MARGIN_LEFT, WIDTH - MARGIN_RIGHT);
+        svg.push_str(r#"<g class="axes">"#);
+        for v in ys.ticks(5) {
+            let y = ys.px(v);
+            let _ = write!(
+                svg,
+                r#"<line class="grid" x1="{left:.1}" x2="{right:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                left - 6.0,
+                y + 4.0,
+                tick_label(v, self.y.format)
+            );
+        }
+        for v in xs.ticks(8) {
+            let x = xs.px(v);
+            let _ = write!(
+                svg,
+                r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="{top:.1}" y2="{bottom:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                bottom + 16.0,
+                tick_label(v, self.x.format)
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<rect class="frame" x="{left:.1}" y="{top:.1}" width="{:.1}" height="{PLOT_HEIGHT:.1}"/>"#,
+            right - left
+        );
+        let _ = write!(
+            svg,
+            r#"<text class="axis-label" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            (left + right) / 2.0,
+            bottom + 36.0,
+            escape(&self.x.label)
+        );
+        let _ = write!(
+            svg,
+            r#"<text class="axis-label" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            top + PLOT_HEIGHT / 2.0,
+            escape(&self.y.label)
+        );
+        svg.push_str("</g>");
+    }
+
+    /// (row, x offset, series index) of each legend entry, wrapping across rows.
+    fn legend_layout(&self) -> Vec<(usize, f64, usize)> {
+        let mut out = Vec::new();
+        let (mut row, mut x) = (0usize, MARGIN_LEFT);
+        for (i, s) in self.series.iter().enumerate() {
+            let w = 26.0 + s.label.chars().count() as f64 * 7.2 + 18.0;
+            if x + w > WIDTH - MARGIN_RIGHT && x > MARGIN_LEFT {
+                row += 1;
+                x = MARGIN_LEFT;
+            }
+            out.push((row, x, i));
+            x += w;
+        }
+        out
+    }
+
+    fn draw_legend(&self, svg: &mut String) {
+        svg.push_str(r#"<g class="legend">"#);
+        for (row, x, i) in self.legend_layout() {
+            let s = &self.series[i];
+            let y = LEGEND_TOP + row as f64 * LEGEND_ROW + 9.0;
+            let dash = if s.dashed {
+                r#" stroke-dasharray="5 3""#
+            } else {
+                ""
+            };
+            let _ = write!(
+                svg,
+                r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="3"{dash}/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                x + 20.0,
+                s.color,
+                x + 26.0,
+                y + 4.0,
+                escape(&s.label)
+            );
+        }
+        svg.push_str("</g>");
+    }
+}
+
+fn finite(p: (f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
+fn draw_series(svg: &mut String, s: &Series, xs: &Scale, ys: &Scale) {
+    // Split into runs of finite points; each run is one sub-path.
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for &p in &s.points {
+        if finite(p) {
+            runs.last_mut()
+                .expect("runs is never empty")
+                .push((xs.px(p.0), ys.px(p.1)));
+        } else if !runs.last().expect("runs is never empty").is_empty() {
+            runs.push(Vec::new());
+        }
+    }
+    let mut line = String::new();
+    let mut area = String::new();
+    let base = ys.px_lo;
+    for run in runs.iter().filter(|r| !r.is_empty()) {
+        for (i, (x, y)) in run.iter().enumerate() {
+            let _ = write!(line, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" });
+        }
+        if s.fill {
+            let (first, last) = (run[0], run[run.len() - 1]);
+            let _ = write!(area, "M{:.1},{base:.1}", first.0);
+            for (x, y) in run {
+                let _ = write!(area, "L{x:.1},{y:.1}");
+            }
+            let _ = write!(area, "L{:.1},{base:.1}Z", last.0);
+        }
+        if run.len() == 1 {
+            // A single point: draw a short tick so it is visible.
+            let _ = write!(line, "h0.1");
+        }
+    }
+    if line.is_empty() {
+        return;
+    }
+    if s.fill {
+        let _ = write!(
+            svg,
+            r#"<path class="area" d="{area}" fill="{}" fill-opacity="0.12"/>"#,
+            s.color
+        );
+    }
+    let dash = if s.dashed {
+        r#" stroke-dasharray="5 3""#
+    } else {
+        ""
+    };
+    let _ = write!(
+        svg,
+        r#"<path class="series" d="{line}" fill="none" stroke="{}" stroke-width="1.8" stroke-linejoin="round" stroke-linecap="round"{dash}><title>{}</title></path>"#,
+        s.color,
+        escape(&s.label)
+    );
+}
+
+fn tick_label(v: f64, format: TickFormat) -> String {
+    match format {
+        TickFormat::Number => fmt_num(v),
+        TickFormat::Elapsed => {
+            let s = v.round() as i64;
+            format!("{}:{:02}", s / 60, s % 60)
+        }
+        TickFormat::Millis => {
+            let (v, unit) = if v.abs() >= 1000.0 {
+                (v / 1000.0, "s")
+            } else {
+                (v, "ms")
+            };
+            let text = format!("{v:.3}");
+            format!(
+                "{} {unit}",
+                text.trim_end_matches('0').trim_end_matches('.')
+            )
+        }
+        TickFormat::Percentile => {
+            let text = format!("{v:.3}");
+            format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(series: Vec<Series>) -> LineChart {
+        LineChart {
+            title: "t <x>".into(),
+            x: Axis::linear("Elapsed", TickFormat::Elapsed),
+            y: Axis::linear("RPS", TickFormat::Number),
+            series,
+        }
+    }
+
+    #[test]
+    fn draws_a_path_per_series_with_gaps() {
+        let pts = vec![
+            (0.0, 1.0),
+            (1.0, 2.0),
+            (2.0, f64::NAN),
+            (3.0, 4.0),
+            (4.0, 5.0),
+        ];
+        let svg = chart(vec![Series::new("a&b", "#000", pts)]).render();
+        assert_eq!(svg.matches(r#"<path class="series""#).count(), 1);
+        // Two sub-paths: the NaN splits the line.
+        let d = svg
+            .split(r#"d=""#)
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(d.matches('M').count(), 2);
+        assert!(svg.contains("a&amp;b"));
+        assert!(svg.contains("t &lt;x&gt;"));
+    }
+
+    #[test]
+    fn says_no_data_without_points() {
+        let svg = chart(vec![Series::new("a", "#000", vec![])]).render();
+        assert!(svg.contains("No data"));
+        assert!(!svg.contains(r#"class="series""#));
+    }
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(tick_label(125.0, TickFormat::Elapsed), "2:05");
+        assert_eq!(tick_label(99.9, TickFormat::Percentile), "99.9%");
+        assert_eq!(tick_label(90.0, TickFormat::Percentile), "90%");
+        assert_eq!(tick_label(10_000.0, TickFormat::Millis), "10 s");
+        assert_eq!(tick_label(2.5, TickFormat::Millis), "2.5 ms");
+    }
+}

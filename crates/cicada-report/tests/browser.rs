@@ -1,0 +1,72 @@
+//! The HTML report in a real browser (headless Chromium over the DevTools protocol): no console
+//! errors, no network requests, every chart drew data, the page fits a laptop screen, and it
+//! prints to PDF. Screenshots land in the test's temporary directory for a person to look at.
+
+mod common;
+
+use common::chromium::{CHART_PROBE, check_page, find_chromium};
+
+fn check_report_page(name: &str, report: &cicada_report::RunReport, width: u32) {
+    let Some(chromium) = find_chromium() else {
+        eprintln!(
+            "\n!!!!!!!!\n!!! SKIPPED: chromium not found (apt-get install chromium); the HTML report was NOT checked in a browser\n!!!!!!!!\n"
+        );
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join(format!("{name}.html"));
+    std::fs::write(&page, cicada_report::html::render_html(report)).unwrap();
+    let check = check_page(&chromium, &page, width, 900, CHART_PROBE);
+    let shot = dir.join(format!("{name}-{width}.png"));
+    std::fs::write(&shot, &check.screenshot_png).unwrap();
+    std::fs::write(dir.join(format!("{name}.pdf")), &check.pdf).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+
+    assert!(
+        check.console_errors.is_empty(),
+        "console errors: {:#?}",
+        check.console_errors
+    );
+    assert!(
+        check.network_requests.is_empty(),
+        "network requests: {:#?}",
+        check.network_requests
+    );
+    let probe = &check.probe;
+    assert_eq!(probe["scripts"], 0, "the page needs no script");
+    let charts = probe["charts"].as_array().unwrap();
+    assert_eq!(charts.len(), 5, "{probe:#}");
+    for chart in charts {
+        assert_eq!(chart["noData"], 0, "chart without data: {chart}");
+        let paths = chart["paths"].as_array().unwrap();
+        assert!(!paths.is_empty(), "chart drew no line: {chart}");
+        for p in paths {
+            assert!(p["d"].as_u64().unwrap() > 0, "empty path: {chart}");
+            assert!(
+                p["length"].as_f64().unwrap() > 10.0,
+                "line too short to see: {chart}"
+            );
+            assert!(
+                p["width"].as_f64().unwrap() > 10.0,
+                "line has no extent: {chart}"
+            );
+        }
+    }
+    assert!(
+        probe["scrollWidth"].as_u64() <= probe["innerWidth"].as_u64(),
+        "the page scrolls sideways at {width}px: {probe}"
+    );
+    assert!(check.screenshot_png.starts_with(b"\x89PNG"));
+    assert!(check.pdf.starts_with(b"%PDF"));
+}
+
+#[test]
+fn report_page_renders_in_chromium_at_laptop_width() {
+    check_report_page("sample", &common::sample_report(), 1366);
+}
+
+#[test]
+fn report_page_renders_in_chromium_at_narrow_width() {
+    check_report_page("sample-narrow", &common::passing_report(), 760);
+}

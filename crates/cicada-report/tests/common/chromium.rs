@@ -1,0 +1,271 @@
+//! Driving headless Chromium over the DevTools protocol (a websocket on loopback) to check a
+//! report page the way a reader's browser sees it: console errors, network requests, what the
+//! charts drew, and a screenshot.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// The Chromium binary, if installed (`CHROMIUM` overrides the search).
+pub fn find_chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for name in [
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "google-chrome-stable",
+        ] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// What loading a page produced.
+#[derive(Debug)]
+pub struct PageCheck {
+    pub console_errors: Vec<String>,
+    /// Requests other than the page's own file.
+    pub network_requests: Vec<String>,
+    /// The value of the evaluated probe expression.
+    pub probe: Value,
+    pub screenshot_png: Vec<u8>,
+    pub pdf: Vec<u8>,
+}
+
+struct Browser {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+struct Cdp {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    session: Option<String>,
+    events: Vec<Value>,
+}
+
+impl Cdp {
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .expect("send to DevTools");
+        loop {
+            let v = self.read();
+            if v["id"] == json!(id) {
+                assert!(v.get("error").is_none(), "{method} failed: {}", v["error"]);
+                return v["result"].clone();
+            }
+            self.events.push(v);
+        }
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("read from DevTools") {
+                Message::Text(t) => {
+                    return serde_json::from_str(t.as_str()).expect("DevTools JSON");
+                }
+                Message::Close(_) => panic!("DevTools closed the connection"),
+                _ => continue,
+            }
+        }
+    }
+
+    fn wait_event(&mut self, method: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        if self.events.iter().any(|e| e["method"] == method) {
+            return;
+        }
+        while Instant::now() < deadline {
+            let v = self.read();
+            let done = v["method"] == method;
+            self.events.push(v);
+            if done {
+                return;
+            }
+        }
+        panic!("no {method} within {timeout:?}");
+    }
+}
+
+fn launch(chromium: &Path) -> (Browser, String) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let profile = std::env::temp_dir().join(format!(
+        "cicada-chromium-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--hide-scrollbars",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("ws://") {
+                let _ = tx.send(line[at..].trim().to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("chromium printed its DevTools URL");
+    (Browser { child, profile }, url)
+}
+
+/// Load `page` at `width`×`height` CSS pixels, evaluate `probe` (a JS expression returning a
+/// JSON string), take a full-page screenshot and print the page to PDF.
+pub fn check_page(chromium: &Path, page: &Path, width: u32, height: u32, probe: &str) -> PageCheck {
+    let (_browser, ws_url) = launch(chromium);
+    let (ws, _) = tungstenite::connect(ws_url.as_str()).expect("connect to DevTools");
+    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    }
+    let mut cdp = Cdp {
+        ws,
+        next_id: 0,
+        session: None,
+        events: Vec::new(),
+    };
+    let target = cdp.call("Target.createTarget", json!({"url": "about:blank"}));
+    let attached = cdp.call(
+        "Target.attachToTarget",
+        json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    cdp.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+    for domain in ["Page", "Runtime", "Log", "Network"] {
+        cdp.call(&format!("{domain}.enable"), json!({}));
+    }
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    cdp.events.clear();
+    let page_url = format!("file://{}", page.canonicalize().unwrap().display());
+    cdp.call("Page.navigate", json!({"url": page_url}));
+    cdp.wait_event("Page.loadEventFired", Duration::from_secs(60));
+    let probe = cdp.call(
+        "Runtime.evaluate",
+        json!({"expression": probe, "returnByValue": true}),
+    );
+    let probe: Value = serde_json::from_str(
+        probe["result"]["value"]
+            .as_str()
+            .expect("probe returns a string"),
+    )
+    .unwrap();
+    let metrics = cdp.call("Page.getLayoutMetrics", json!({}));
+    let full_height = metrics["cssContentSize"]["height"].as_f64().unwrap().ceil();
+    let shot = cdp.call(
+        "Page.captureScreenshot",
+        json!({"format": "png", "captureBeyondViewport": true,
+               "clip": {"x": 0, "y": 0, "width": width, "height": full_height, "scale": 1}}),
+    );
+    let pdf = cdp.call(
+        "Page.printToPDF",
+        json!({"printBackground": true, "preferCSSPageSize": true}),
+    );
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let screenshot_png = b64.decode(shot["data"].as_str().unwrap()).unwrap();
+    let pdf = b64.decode(pdf["data"].as_str().unwrap()).unwrap();
+
+    let mut console_errors = Vec::new();
+    let mut network_requests = Vec::new();
+    for e in &cdp.events {
+        let p = &e["params"];
+        match e["method"].as_str().unwrap_or("") {
+            "Runtime.consoleAPICalled" if p["type"] == "error" || p["type"] == "warning" => {
+                console_errors.push(p["args"].to_string())
+            }
+            "Runtime.exceptionThrown" => console_errors.push(p["exceptionDetails"].to_string()),
+            "Log.entryAdded"
+                if p["entry"]["level"] == "error" || p["entry"]["level"] == "warning" =>
+            {
+                console_errors.push(p["entry"]["text"].to_string())
+            }
+            "Network.requestWillBeSent" => {
+                let url = p["request"]["url"].as_str().unwrap_or("").to_owned();
+                if url != page_url {
+                    network_requests.push(url);
+                }
+            }
+            _ => {}
+        }
+    }
+    PageCheck {
+        console_errors,
+        network_requests,
+        probe,
+        screenshot_png,
+        pdf,
+    }
+}
+
+/// The probe run in the report page: what every chart drew.
+pub const CHART_PROBE: &str = r#"JSON.stringify({
+  charts: [...document.querySelectorAll('svg.chart')].map(svg => ({
+    title: svg.querySelector('title').textContent,
+    paths: [...svg.querySelectorAll('path.series')].map(p => ({
+      d: (p.getAttribute('d') || '').length,
+      length: p.getTotalLength(),
+      width: p.getBBox().width,
+      height: p.getBBox().height,
+    })),
+    noData: svg.querySelectorAll('.no-data').length,
+  })),
+  scripts: document.scripts.length,
+  scrollWidth: document.documentElement.scrollWidth,
+  innerWidth: window.innerWidth,
+  sections: [...document.querySelectorAll('main > section')].map(s => s.id),
+})"#;
