@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::Section;
 use crate::escape::escape;
+use crate::format::fmt_ms_bare;
 use crate::model::{DistributionPoint, Percentiles, RequestStats, RunReport};
 use crate::svg::{Axis, LineChart, ScaleKind, Series, TickFormat, color, nines_upper};
 
@@ -250,7 +251,7 @@ pub fn distribution_section(r: &RunReport) -> Section {
     let mut b = String::from(
         "<p class=\"note\">How slow the slowest requests were: a point (99%, 120 ms) means 99% of \
          requests took at most 120 ms. The tail is stretched so 99.9% and 99.99% are readable.</p>\n\
-         <div class=\"charts single\">\n",
+         <div class=\"dist\">\n",
     );
     figure(
         &mut b,
@@ -258,10 +259,39 @@ pub fn distribution_section(r: &RunReport) -> Section {
         "Per request name; dashed: all requests.",
         &chart,
     );
+    b.push_str(&tail_table(r));
     b.push_str("</div>\n");
     Section {
         id: "distribution".into(),
         title: "Response-time distribution".into(),
         body_html: b,
     }
+}
+
+/// The tail of each row's distribution as numbers, beside the chart.
+fn tail_table(r: &RunReport) -> String {
+    let mut t = String::from(
+        "<div class=\"table-wrap\"><table class=\"tail\"><thead><tr><th>Request</th>\
+         <th class=\"num\">p50 (ms)</th><th class=\"num\">p99 (ms)</th><th class=\"num\">p99.9 (ms)</th>\
+         <th class=\"num\">p99.99 (ms)</th><th class=\"num\">Max (ms)</th></tr></thead><tbody>",
+    );
+    let row = |t: &mut String, label: &str, s: &RequestStats| {
+        let p = &s.percentiles;
+        let _ = write!(t, "<tr><td class=\"name\">{}</td>", escape(label));
+        for v in [p.p50, p.p99, p.p99_9, p.p99_99, s.max_ms] {
+            let _ = write!(t, "<td class=\"num\">{}</td>", fmt_ms_bare(v));
+        }
+        t.push_str("</tr>");
+    };
+    for s in &r.requests {
+        row(
+            &mut t,
+            &row_label(s.user_type.as_deref(), &s.method, &s.name),
+            s,
+        );
+    }
+    t.push_str("</tbody><tfoot>");
+    row(&mut t, "All requests", &r.aggregated);
+    t.push_str("</tfoot></table></div>\n");
+    t
 }

@@ -8,8 +8,8 @@ use crate::format::fmt_num;
 
 const WIDTH: f64 = 760.0;
 const PLOT_HEIGHT: f64 = 210.0;
-const MARGIN_LEFT: f64 = 64.0;
-const MARGIN_RIGHT: f64 = 18.0;
+const MARGIN_LEFT: f64 = 74.0;
+const MARGIN_RIGHT: f64 = 30.0;
 const MARGIN_BOTTOM: f64 = 42.0;
 const LEGEND_ROW: f64 = 18.0;
 const LEGEND_TOP: f64 = 8.0;
