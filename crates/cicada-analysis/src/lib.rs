@@ -10,3 +10,4 @@
 pub mod http_get;
 pub mod prom;
 pub mod resources;
+pub mod usl;
