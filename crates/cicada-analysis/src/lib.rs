@@ -3,10 +3,13 @@
 //! - [`resources`]: CPU % and RSS of the generator and the target by PID, and system CPU,
 //!   sampled from `/proc`.
 //! - [`prom`]: the target's Prometheus `/metrics`, parsed and turned into time series.
+//! - [`usl`]: the Universal Scalability Law fit of throughput vs concurrency.
+//! - [`capacity`]: the capacity search (`cicada capacity`) as a state machine.
 //!
 //! Every part is a library the engine and the CLI call; the results are the plain data types
 //! of [`cicada_report::analysis_model`], rendered with the rest of the run report.
 
+pub mod capacity;
 pub mod http_get;
 pub mod prom;
 pub mod resources;
