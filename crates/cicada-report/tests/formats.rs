@@ -185,11 +185,14 @@ fn csv_history_uses_cumulative_figures_when_recorded() {
 }
 
 /// (testcase name, failure message if failed) from a JUnit document, checking its structure.
-fn parse_junit(xml: &str) -> (HashMap<String, String>, Vec<(String, Option<String>)>) {
+/// A test case's name and, when it failed, its failure message.
+type Case = (String, Option<String>);
+
+fn parse_junit(xml: &str) -> (HashMap<String, String>, Vec<Case>) {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut suite_attrs = HashMap::new();
-    let mut cases: Vec<(String, Option<String>)> = Vec::new();
+    let mut cases: Vec<Case> = Vec::new();
     let mut depth_stack: Vec<String> = Vec::new();
     loop {
         let event = reader

@@ -24,9 +24,9 @@ pub fn row_label(user_type: Option<&str>, method: &str, name: &str) -> String {
 }
 
 fn figure(out: &mut String, title: &str, sub: &str, chart: &LineChart) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<figure class=\"chart-card\"><figcaption>{}<span class=\"sub\">{}</span></figcaption>{}</figure>\n",
+        "<figure class=\"chart-card\"><figcaption>{}<span class=\"sub\">{}</span></figcaption>{}</figure>",
         escape(title),
         escape(sub),
         chart.render()

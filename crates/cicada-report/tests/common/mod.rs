@@ -331,7 +331,7 @@ pub fn sample_report() -> RunReport {
             occurrences: f_search,
         },
     ];
-    failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences));
+    failures.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
     RunReport {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
