@@ -6,7 +6,8 @@
 //! - [`locust_csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`;
 //! - [`junit`]: thresholds as JUnit test cases for CI;
 //! - [`compare`]: per-request deltas between two runs with regression gates;
-//! - [`live`]: the terminal view of a run in progress.
+//! - [`live`]: the terminal view of a run in progress;
+//! - [`sample`]: a realistic example report for docs, demos and tests.
 //!
 //! [`write_outputs`] writes every format a user asked for.
 //!
@@ -27,6 +28,7 @@ pub mod live;
 pub mod locust_csv;
 pub mod model;
 pub mod outputs;
+pub mod sample;
 pub mod schema;
 pub mod svg;
 

@@ -130,6 +130,11 @@ impl Comparison {
         self.gates.iter().all(|g| !g.failed)
     }
 
+    /// The comparison as pretty JSON (`cicada compare --json FILE`).
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a comparison serialises")
+    }
+
     /// The terminal table (ANSI colours when `color`).
     pub fn render_table(&self, color: bool) -> String {
         table::render(self, color)
