@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Everything the analysis added to one run. Every part is optional: a run without a known
 /// target PID has no target series, a run without `--scrape` no scraped metrics, and so on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Analysis {
     /// CPU and memory sampled once a second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,7 +37,7 @@ pub struct Analysis {
 }
 
 /// A span of the run, in seconds since the start of traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TimeWindow {
     pub start_s: f64,
     pub end_s: f64,
@@ -58,7 +59,7 @@ impl TimeWindow {
 // ---------------------------------------------------------------------------------------------
 
 /// Resource series of one run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceSeries {
     /// The load generator (cicada itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +73,7 @@ pub struct ResourceSeries {
 }
 
 /// One process sampled over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessSeries {
     /// `"generator"`, `"target"` or a user-given label.
     pub label: String,
@@ -86,7 +87,7 @@ pub struct ProcessSeries {
 }
 
 /// One sample of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessSample {
     /// Seconds since the start of traffic at the time of the sample.
     pub elapsed_s: f64,
@@ -99,7 +100,7 @@ pub struct ProcessSample {
 }
 
 /// One sample of whole-machine CPU use.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SystemCpuSample {
     pub elapsed_s: f64,
     /// Busy share of all CPUs since the previous sample (0..=100).
@@ -115,7 +116,7 @@ pub struct SystemCpuSample {
 // ---------------------------------------------------------------------------------------------
 
 /// The target's metrics, scraped once a second.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScrapedMetrics {
     /// The URL scraped.
     pub url: String,
@@ -130,7 +131,7 @@ pub struct ScrapedMetrics {
 }
 
 /// How a series was derived from the raw metric.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SeriesStat {
     /// A counter as a per-second rate between successive scrapes (resets handled).
@@ -146,7 +147,7 @@ pub enum SeriesStat {
 }
 
 /// One scraped time series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricSeries {
     /// Metric family name, e.g. `dryad_pool_acquire_seconds`.
     pub name: String,
@@ -158,7 +159,7 @@ pub struct MetricSeries {
 }
 
 /// One point of a series.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SeriesPoint {
     pub elapsed_s: f64,
     pub value: f64,
@@ -169,7 +170,9 @@ pub struct SeriesPoint {
 // ---------------------------------------------------------------------------------------------
 
 /// What kind of bottleneck a finding names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     GeneratorSaturated,
@@ -184,7 +187,9 @@ pub enum FindingKind {
 }
 
 /// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -193,7 +198,7 @@ pub enum Severity {
 }
 
 /// One ranked bottleneck finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     pub kind: FindingKind,
     pub severity: Severity,
@@ -213,7 +218,7 @@ pub struct Finding {
 }
 
 /// One number behind a finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     /// e.g. `"target CPU (mean)"`.
     pub label: String,
@@ -225,7 +230,7 @@ pub struct Evidence {
 }
 
 /// The verdict on the load generator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GeneratorHealth {
     /// True when no interval was affected.
     pub healthy: bool,
@@ -247,7 +252,7 @@ pub struct GeneratorHealth {
 // ---------------------------------------------------------------------------------------------
 
 /// What the capacity search varied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadUnit {
     /// Concurrent users (closed model).
@@ -257,7 +262,7 @@ pub enum LoadUnit {
 }
 
 /// One measured step of a capacity search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CapacityStep {
     /// The load held in this step (users or iterations/s).
     pub load: f64,
@@ -280,7 +285,7 @@ pub struct CapacityStep {
 }
 
 /// The outcome of a capacity search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CapacityResult {
     pub load_unit: LoadUnit,
     /// The SLOs as written, e.g. `["p95<200ms", "error_rate<1%"]`.
@@ -306,7 +311,7 @@ pub struct CapacityResult {
 }
 
 /// A Universal Scalability Law fit: `X(N) = λN / (1 + σ(N−1) + κN(N−1))`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UslFit {
     /// Contention (serial fraction), `σ ≥ 0`.
     pub sigma: f64,
@@ -327,7 +332,7 @@ pub struct UslFit {
 }
 
 /// One point of a USL fit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UslPoint {
     pub concurrency: f64,
     pub measured: f64,
@@ -339,7 +344,7 @@ pub struct UslPoint {
 // ---------------------------------------------------------------------------------------------
 
 /// The auto-scaling section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScalingReport {
     /// The probe, described, e.g. `"command: kubectl get hpa dryad -o jsonpath=..."`.
     pub probe: String,
@@ -353,7 +358,7 @@ pub struct ScalingReport {
 }
 
 /// One second of the scaling timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScalingPoint {
     pub elapsed_s: f64,
     /// Users or arrival rate.
@@ -366,7 +371,7 @@ pub struct ScalingPoint {
 }
 
 /// One named auto-scaling check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScalingCheck {
     /// e.g. `"scale_out_reaction"`.
     pub name: String,
