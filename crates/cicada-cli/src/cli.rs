@@ -1,0 +1,138 @@
+//! Command-line arguments (raw values; the library validates them into a run config).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit;
+
+/// cicada: load testing with Locust's model and truthful numbers.
+#[derive(Debug, Parser)]
+#[command(name = "cicada", version, about, after_help = exit::HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. Each lives in its own file under `cmd/`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a load test from a scenario file.
+    #[command(after_help = exit::HELP)]
+    Run(RunArgs),
+    /// Validate a scenario file and print the plan, without sending any request.
+    #[command(after_help = exit::HELP)]
+    Check(CheckArgs),
+}
+
+/// `cicada run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML; see docs/scenario.md).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the report as one HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write Locust-style CSV files PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// Write thresholds as JUnit test cases to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Time users get to finish their current request when the run ends (e.g. 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stop_timeout: Option<Duration>,
+    /// Seed of every random choice (task picks, waits, generators, random feeders). Default 0.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No periodic status and no per-request table (the headline and errors still print).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Start even if the target does not accept a connection beforehand.
+    #[arg(long)]
+    pub allow_unreachable: bool,
+    /// Accepted for Locust compatibility; cicada always runs headless.
+    #[arg(long, hide = true)]
+    pub headless: bool,
+}
+
+/// `cicada check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The scenario file (TOML; see docs/scenario.md).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Flags shared by `run` and `check`: the load plan, host, tags and thresholds.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LoadArgs {
+    /// Target base URL, e.g. http://127.0.0.1:8000 (overrides `host` in the scenario).
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// Peak number of concurrent users (closed model).
+    #[arg(short, long)]
+    pub users: Option<u64>,
+    /// Users started per second until --users is reached (default 1, as in Locust).
+    #[arg(short = 'r', long, value_name = "PER_SECOND", value_parser = parse_positive)]
+    pub spawn_rate: Option<f64>,
+    /// Stop after this long, ramp included: 30s, 10m, 1h30m (default 60s when nothing else bounds the run).
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub run_time: Option<Duration>,
+    /// Stop after this many task iterations in total.
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Closed-model stage DURATION:USERS (repeatable), e.g. --stage 30s:100 --stage 1m:100.
+    #[arg(long = "stage", value_name = "DURATION:USERS", value_parser = parse_stage)]
+    pub stages: Vec<(Duration, f64)>,
+    /// Open model: start iterations at this rate per second.
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_positive)]
+    pub rate: Option<f64>,
+    /// Open-model ramp stage DURATION:RATE (repeatable).
+    #[arg(long = "rate-stage", value_name = "DURATION:RATE", value_parser = parse_stage)]
+    pub rate_stages: Vec<(Duration, f64)>,
+    /// Open model: most iterations in flight at once (arrivals beyond are dropped and counted).
+    #[arg(long)]
+    pub max_concurrency: Option<u64>,
+    /// Only run tasks with one of these tags (comma-separated or repeated).
+    #[arg(short = 'T', long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with any of these tags.
+    #[arg(short = 'E', long, value_delimiter = ',')]
+    pub exclude_tags: Vec<String>,
+    /// Pass/fail threshold (repeatable): 'p95<200ms', 'error_rate<1%',
+    /// per request: 'GET /api/x: p99<500ms' or '/api/x: mean<100ms'.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    cicada::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a positive number, got {s:?}")),
+    }
+}
+
+fn parse_stage(s: &str) -> Result<(Duration, f64), String> {
+    let (d, t) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected DURATION:TARGET like 30s:100, got {s:?}"))?;
+    let target = t
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| *v >= 0.0 && v.is_finite())
+        .ok_or_else(|| format!("stage target must be a number of zero or more, got {t:?}"))?;
+    Ok((parse_duration(d)?, target))
+}

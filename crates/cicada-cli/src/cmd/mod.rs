@@ -1,0 +1,59 @@
+//! One file per subcommand; [`dispatch`] runs the chosen one and returns its exit code.
+
+pub mod check;
+pub mod run;
+
+use cicada::launch::LaunchOptions;
+use cicada::scenario::{CompileOptions, LoadSpec, StageSpec};
+
+use crate::cli::{Cli, Command, LoadArgs};
+
+/// Run a subcommand to completion; returns the process exit code.
+pub fn dispatch(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => check::check(args),
+    }
+}
+
+/// Map the shared flags into the library's launch options.
+pub fn launch_options(scenario: &std::path::Path, load: &LoadArgs) -> LaunchOptions {
+    let stages = |list: &[(std::time::Duration, f64)]| {
+        list.iter()
+            .map(|(duration, target)| StageSpec {
+                duration: *duration,
+                target: *target,
+            })
+            .collect()
+    };
+    LaunchOptions {
+        scenario_path: scenario.to_path_buf(),
+        host: load.host.clone(),
+        load: LoadSpec {
+            users: load.users,
+            spawn_rate: load.spawn_rate,
+            run_time: load.run_time,
+            iterations: load.iterations,
+            stages: stages(&load.stages),
+            rate: load.rate,
+            rate_stages: stages(&load.rate_stages),
+            max_concurrency: load.max_concurrency,
+        },
+        compile: CompileOptions {
+            tags: load.tags.clone(),
+            exclude_tags: load.exclude_tags.clone(),
+            thresholds: load.thresholds.clone(),
+        },
+        ..LaunchOptions::default()
+    }
+}
+
+/// Build the multi-thread runtime: one worker per core.
+pub fn runtime() -> std::io::Result<(tokio::runtime::Runtime, usize)> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    Ok((rt, workers))
+}

@@ -1,0 +1,148 @@
+//! `cicada run`: validate, print the target, start, show status, stop on Ctrl-C/SIGTERM, and
+//! always write every requested report.
+
+use std::time::Duration;
+
+use cicada::launch::{LaunchOptions, prepare};
+use cicada::runner::{RunControl, RunError, Runner};
+use cicada_report::{OutputOptions, RunReport, write_outputs};
+
+use crate::cli::RunArgs;
+use crate::{exit, summary};
+
+/// How often the plain status line prints.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+pub fn run(args: RunArgs) -> i32 {
+    let mut options = super::launch_options(&args.scenario, &args.load);
+    options.seed = args.seed;
+    options.stop_timeout = args.stop_timeout;
+    options.allow_unreachable = args.allow_unreachable;
+    let (rt, workers) = match super::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    rt.block_on(run_async(args, options, workers))
+}
+
+async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
+    let mut config = match prepare(&options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    config.worker_threads = workers;
+    config.shards = workers * 4;
+    eprintln!(
+        "cicada: target {} — {} — scenario {}",
+        config.target.url,
+        config.plan.describe(),
+        config.program.name
+    );
+    let handle = match Runner::start(config).await {
+        Ok(h) => h,
+        Err(RunError::Unreachable(e)) => {
+            eprintln!(
+                "error: {e}\n(nothing was sent; start the target, fix -H/--host, or pass --allow-unreachable)"
+            );
+            return exit::UNREACHABLE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let control = handle.control();
+    let signals = tokio::spawn(stop_on_signal(control.clone()));
+    let status = (!args.quiet).then(|| tokio::spawn(status_lines(control.clone())));
+    let result = handle.wait().await;
+    signals.abort();
+    if let Some(s) = status {
+        s.abort();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    finish(&args, &report)
+}
+
+fn finish(args: &RunArgs, report: &RunReport) -> i32 {
+    let outputs = OutputOptions {
+        json: args.json.clone(),
+        html: args.html.clone(),
+        csv_prefix: args.csv.clone(),
+        junit: args.junit.clone(),
+        ..OutputOptions::default()
+    };
+    let errors = write_outputs(report, &outputs);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    print!("{}", summary::render(report, !args.quiet));
+    if report.run.interrupted {
+        exit::INTERRUPTED
+    } else if !errors.is_empty() {
+        exit::INTERNAL
+    } else if !report.verdict.passed {
+        exit::THRESHOLDS_FAILED
+    } else {
+        exit::PASS
+    }
+}
+
+async fn stop_on_signal(control: RunControl) {
+    wait_for_signal().await;
+    eprintln!(
+        "\ncicada: stopping (users finish their current request; reports will be written)..."
+    );
+    control.stop();
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn status_lines(control: RunControl) {
+    let mut ticker = tokio::time::interval(STATUS_EVERY);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let snap = control.snapshot();
+        let last = snap.timeline.last();
+        eprintln!(
+            "[{:>6.0}s] users {:>6}  requests {:>9}  failures {:>7}  rps {:>8.1}  p95 {:>8.1} ms",
+            control.elapsed().as_secs_f64(),
+            control.users(),
+            snap.aggregated.requests,
+            snap.aggregated.failures,
+            last.map_or(0.0, |s| s.rps),
+            last.map_or(0.0, |s| s.percentiles.p95),
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! The runner: drives a [`LoadPlan`] of virtual users against a target and returns a
+//! [`RunReport`]. [`Runner::start`] returns a [`RunHandle`] to stop the run, change its target
+//! users or rate while it runs, and take cheap in-progress snapshots.
+//!
+//! Design for speed: each user owns one keep-alive connection ([`crate::http::UserClient`]) and
+//! records into one of a few stats shards (no lock shared by all users, no message per request);
+//! a collector drains the shards once a second and merges exactly.
+
+mod closed;
+mod exec;
+mod machine;
+mod open;
+mod spread;
+mod user;
+mod vu;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cicada_report::RunReport;
+use cicada_report::model::UserTypeInfo;
+use http::HeaderValue;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::tls::{TlsError, TlsSetup};
+use crate::http::{ClientSettings, UnreachableError, preflight, resolve};
+use crate::plan::{LoadPlan, PlanModel};
+use crate::scenario::compile::Program;
+use crate::stats::report::{ReportMeta, build_report};
+use crate::stats::{Collector, IntervalContext, Shards};
+use crate::target::{Target, TargetError};
+
+pub use machine::machine_info;
+pub use vu::user_seed;
+
+/// Default time users get to finish their current request (and `on_stop`) when a run ends.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything a run needs, validated.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub program: Arc<Program>,
+    pub plan: LoadPlan,
+    pub target: Target,
+    /// Seed of every random choice (task picks, waits, generators, random feeders).
+    pub seed: u64,
+    /// How long users get to finish when the run ends or is stopped.
+    pub stop_timeout: Duration,
+    /// Connect once before starting and fail with [`RunError::Unreachable`] if that fails.
+    pub check_reachable: bool,
+    /// Stats shards; default: 4 per worker thread.
+    pub shards: usize,
+    /// Worker threads of the runtime (recorded in the report).
+    pub worker_threads: usize,
+}
+
+impl RunConfig {
+    /// A config with defaults: seed 0, [`DEFAULT_STOP_TIMEOUT`], reachability checked.
+    pub fn new(program: Program, plan: LoadPlan, host: &str) -> Result<Self, TargetError> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self {
+            program: Arc::new(program),
+            plan,
+            target: Target::parse(host)?,
+            seed: 0,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            check_reachable: true,
+            shards: workers * 4,
+            worker_threads: workers,
+        })
+    }
+
+    /// The host to use: the command line's, else the scenario's `[defaults] host`.
+    pub fn choose_host(cli_host: Option<&str>, program: &Program) -> Result<Target, TargetError> {
+        let host = cli_host
+            .or(program.defaults.host.as_deref())
+            .ok_or(TargetError::Missing)?;
+        Target::parse(host)
+    }
+}
+
+/// Why a run could not start, or ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Unreachable(#[from] UnreachableError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("internal error in the runner: {0}")]
+    Internal(String),
+}
+
+/// State shared by the driver, the users and the handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub program: Arc<Program>,
+    pub plan: LoadPlan,
+    pub base_path: String,
+    pub settings: Arc<ClientSettings>,
+    pub shards: Shards,
+    pub collector: Mutex<Collector>,
+    /// Users alive per user type.
+    pub alive: Vec<AtomicU64>,
+    pub peak: Vec<AtomicU64>,
+    pub in_flight: AtomicU64,
+    pub peak_in_flight: AtomicU64,
+    /// Iterations claimed against the iteration bound.
+    pub iterations: AtomicU64,
+    /// Open model: iterations dropped since the last collection.
+    pub dropped: AtomicU64,
+    pub scheduled: AtomicU64,
+    /// Cancelled to end the run (by time, iterations, or a stop request).
+    pub stop: CancellationToken,
+    pub interrupted: AtomicBool,
+    /// Users or rate set through the handle, overriding the plan.
+    pub override_level: Mutex<Option<f64>>,
+    pub start: Instant,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub seed: u64,
+    pub stop_timeout: Duration,
+    pub worker_threads: usize,
+    pub target_url: String,
+}
+
+impl Shared {
+    pub fn level(&self, elapsed: Duration) -> f64 {
+        let o = *self
+            .override_level
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        o.unwrap_or_else(|| self.plan.target_at(elapsed))
+    }
+
+    pub fn users_now(&self) -> u64 {
+        if self.plan.is_open() {
+            self.in_flight.load(Ordering::Relaxed)
+        } else {
+            self.alive.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+        }
+    }
+
+    fn meta(&self, interrupted: bool) -> ReportMeta {
+        let now = chrono::Utc::now();
+        ReportMeta {
+            scenario: self.program.name.clone(),
+            scenario_file: self.program.source_file.clone(),
+            host: self.target_url.clone(),
+            plan: self.plan.info(),
+            started_at: self
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ended_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            duration_s: self.start.elapsed().as_secs_f64(),
+            interrupted,
+            seed: self.seed,
+            tags: self.program.tags.clone(),
+            exclude_tags: self.program.exclude_tags.clone(),
+            user_types: self
+                .program
+                .user_types
+                .iter()
+                .zip(&self.peak)
+                .map(|(u, p)| UserTypeInfo {
+                    name: u.name.clone(),
+                    weight: u.weight,
+                    peak_users: p.load(Ordering::Relaxed),
+                })
+                .collect(),
+            machine: machine_info(self.worker_threads),
+            open: self.plan.is_open(),
+            peak_concurrency: self.peak_in_flight.load(Ordering::Relaxed),
+            scheduled_iterations: self.scheduled.load(Ordering::Relaxed),
+            warnings: if self.plan.default_bound {
+                vec![format!(
+                    "no run time or iteration bound was given: the default bound of {} applied",
+                    crate::duration::format_duration(crate::plan::DEFAULT_RUN_TIME)
+                )]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// A report of everything collected so far.
+    pub fn snapshot(&self, interrupted: bool) -> RunReport {
+        let c = self.collector.lock().unwrap_or_else(|p| p.into_inner());
+        build_report(
+            &c,
+            &self.program.rows,
+            &self.program.thresholds,
+            self.meta(interrupted),
+        )
+    }
+}
+
+/// Starts runs.
+#[derive(Debug)]
+pub struct Runner;
+
+impl Runner {
+    /// Resolve the target, check it answers (unless disabled), and start the run in the
+    /// background on the current Tokio runtime.
+    pub async fn start(config: RunConfig) -> Result<RunHandle, RunError> {
+        let target = config.target.clone();
+        let addr = resolve(&target).await?;
+        if config.check_reachable {
+            preflight(&target, addr, config.program.defaults.connect_timeout).await?;
+        }
+        let tls = if target.tls {
+            Some(TlsSetup::new(&target.host)?)
+        } else {
+            None
+        };
+        let defaults = &config.program.defaults;
+        let settings = Arc::new(ClientSettings {
+            addr,
+            host_header: HeaderValue::from_str(&target.authority)
+                .map_err(|_| RunError::Internal("host is not a valid header".to_string()))?,
+            connect_timeout: defaults.connect_timeout,
+            request_timeout: defaults.request_timeout,
+            max_connection_lifetime: defaults.max_connection_lifetime,
+            tls,
+            target: target.clone(),
+        });
+        let rows = config.program.rows.len();
+        let types = config.program.user_types.len();
+        let shared = Arc::new(Shared {
+            base_path: target.base_path.clone(),
+            settings,
+            shards: Shards::new(config.shards, rows),
+            collector: Mutex::new(Collector::new(rows)),
+            alive: (0..types).map(|_| AtomicU64::new(0)).collect(),
+            peak: (0..types).map(|_| AtomicU64::new(0)).collect(),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            iterations: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            scheduled: AtomicU64::new(0),
+            stop: CancellationToken::new(),
+            interrupted: AtomicBool::new(false),
+            override_level: Mutex::new(None),
+            start: Instant::now(),
+            started_at: chrono::Utc::now(),
+            seed: config.seed,
+            stop_timeout: config.stop_timeout,
+            worker_threads: config.worker_threads,
+            target_url: target.url.clone(),
+            program: config.program,
+            plan: config.plan,
+        });
+        let join = tokio::spawn(drive(Arc::clone(&shared)));
+        Ok(RunHandle {
+            control: RunControl { shared },
+            join,
+        })
+    }
+}
+
+/// A cloneable way to steer a running run.
+#[derive(Debug, Clone)]
+pub struct RunControl {
+    shared: Arc<Shared>,
+}
+
+impl RunControl {
+    /// Stop the run early: users finish their current request (bounded by the stop timeout),
+    /// and the report is marked interrupted.
+    pub fn stop(&self) {
+        self.shared.interrupted.store(true, Ordering::SeqCst);
+        self.shared.stop.cancel();
+    }
+
+    /// Closed model: hold this many users from now on (spawned/stopped at once).
+    /// Returns false for an open-model run.
+    pub fn set_users(&self, users: u64) -> bool {
+        if self.shared.plan.is_open() {
+            return false;
+        }
+        *self
+            .shared
+            .override_level
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(users as f64);
+        true
+    }
+
+    /// Open model: start iterations at this rate (per second) from now on.
+    /// Returns false for a closed-model run or a rate that is not positive.
+    pub fn set_rate(&self, per_second: f64) -> bool {
+        if !self.shared.plan.is_open() || !(per_second > 0.0 && per_second.is_finite()) {
+            return false;
+        }
+        *self
+            .shared
+            .override_level
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(per_second);
+        true
+    }
+
+    /// The run so far (statistics up to the last whole second), as a partial report.
+    pub fn snapshot(&self) -> RunReport {
+        self.shared.snapshot(false)
+    }
+
+    /// Users alive (closed model) or iterations in flight (open model) right now.
+    pub fn users(&self) -> u64 {
+        self.shared.users_now()
+    }
+
+    /// Time since traffic started.
+    pub fn elapsed(&self) -> Duration {
+        self.shared.start.elapsed()
+    }
+
+    /// Whether the run has been asked to end (or ended by itself).
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stop.is_cancelled()
+    }
+}
+
+/// The handle of a started run.
+#[derive(Debug)]
+pub struct RunHandle {
+    control: RunControl,
+    join: tokio::task::JoinHandle<RunReport>,
+}
+
+impl RunHandle {
+    /// A cloneable control for other tasks (signal handlers, live views).
+    pub fn control(&self) -> RunControl {
+        self.control.clone()
+    }
+
+    pub fn stop(&self) {
+        self.control.stop();
+    }
+
+    pub fn set_users(&self, users: u64) -> bool {
+        self.control.set_users(users)
+    }
+
+    pub fn set_rate(&self, per_second: f64) -> bool {
+        self.control.set_rate(per_second)
+    }
+
+    pub fn snapshot(&self) -> RunReport {
+        self.control.snapshot()
+    }
+
+    /// Wait for the run to end and take its final report.
+    pub async fn wait(self) -> Result<RunReport, RunError> {
+        let shared = Arc::clone(&self.control.shared);
+        match self.join.await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                // Keep whatever was collected even if the driver failed.
+                let mut report = shared.snapshot(true);
+                report
+                    .verdict
+                    .warnings
+                    .push(format!("the runner failed: {e}"));
+                Err(RunError::Internal(format!(
+                    "{e}; partial report: {} requests",
+                    report.aggregated.requests
+                )))
+            }
+        }
+    }
+}
+
+/// The run from start to report.
+async fn drive(shared: Arc<Shared>) -> RunReport {
+    let collect_stop = CancellationToken::new();
+    let collector = tokio::spawn(collect_loop(Arc::clone(&shared), collect_stop.clone()));
+    match shared.plan.model {
+        PlanModel::Closed => closed::drive(&shared).await,
+        PlanModel::Open { max_concurrency } => open::drive(&shared, max_concurrency).await,
+    }
+    collect_stop.cancel();
+    let last_tick = collector.await.unwrap_or(shared.start);
+    collect_once(&shared, last_tick);
+    shared.snapshot(shared.interrupted.load(Ordering::SeqCst))
+}
+
+fn collect_once(shared: &Shared, last_tick: Instant) -> Instant {
+    let now = Instant::now();
+    let dropped = shared
+        .plan
+        .is_open()
+        .then(|| shared.dropped.swap(0, Ordering::Relaxed));
+    let cx = IntervalContext {
+        elapsed: now - shared.start,
+        length: now - last_tick,
+        unix_time: chrono::Utc::now().timestamp().max(0) as u64,
+        users: shared.users_now(),
+        dropped,
+    };
+    let mut c = shared.collector.lock().unwrap_or_else(|p| p.into_inner());
+    c.collect(
+        &shared.shards,
+        &shared.program.rows,
+        cx,
+        shared.plan.is_open(),
+    );
+    now
+}
+
+/// Once a second, drain the shards into a timeline sample. Returns the last tick's time.
+async fn collect_loop(shared: Arc<Shared>, stop: CancellationToken) -> Instant {
+    let second = Duration::from_secs(1);
+    let mut ticker = tokio::time::interval_at((shared.start + second).into(), second);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = shared.start;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => last = collect_once(&shared, last),
+            _ = stop.cancelled() => return last,
+        }
+    }
+}

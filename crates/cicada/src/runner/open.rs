@@ -1,0 +1,109 @@
+//! The open model: iterations start at the planned arrival rate whether or not earlier ones
+//! finished, each timed from its *intended* start. A pool of virtual users (at most
+//! `max_concurrency`) carries state between iterations; an arrival that finds none free is
+//! dropped and counted.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::spread::TypeSpread;
+use super::user::{iteration, on_start};
+use super::vu::Vu;
+use crate::http::UserClient;
+
+/// An iteration starting later than this after its intended time counts as late.
+pub const LATE_AFTER: Duration = Duration::from_millis(1);
+
+/// Run the open model until the plan ends, the iteration bound is reached, or a stop.
+pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
+    let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop_users = CancellationToken::new();
+    let mut running = JoinSet::new();
+    let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
+    let mut created = 0u64;
+    let mut next_at = 0.0_f64; // seconds since start of the next intended arrival
+    let run_time = shared.plan.run_time.map(|t| t.as_secs_f64());
+    let mut scheduled = 0u64;
+    loop {
+        if shared.stop.is_cancelled()
+            || run_time.is_some_and(|t| next_at >= t)
+            || shared.plan.iterations.is_some_and(|n| scheduled >= n)
+        {
+            break;
+        }
+        let rate = shared.level(Duration::from_secs_f64(next_at));
+        if rate <= 1e-9 {
+            // Nothing to start yet: look again a millisecond later in plan time.
+            next_at += 0.001;
+            continue;
+        }
+        let intended = shared.start + Duration::from_secs_f64(next_at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(intended.into()) => {}
+            _ = shared.stop.cancelled() => break,
+        }
+        while running.try_join_next().is_some() {}
+        scheduled += 1;
+        shared.scheduled.fetch_add(1, Ordering::Relaxed);
+        next_at += 1.0 / rate;
+        let vu = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let vu = match vu {
+            Some(vu) => vu,
+            None if created < max_concurrency => {
+                let index = created;
+                created += 1;
+                let user_type = spread.next_type();
+                let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
+                shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
+                Vu::new(
+                    &shared.program,
+                    index,
+                    user_type,
+                    shared.seed,
+                    UserClient::new(Arc::clone(&shared.settings)),
+                    shared.shards.for_user(index),
+                )
+            }
+            None => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        shared
+            .peak_in_flight
+            .fetch_max(now_in_flight, Ordering::Relaxed);
+        let (shared2, pool2, stop2) = (Arc::clone(shared), Arc::clone(&pool), stop_users.clone());
+        running.spawn(async move {
+            let mut vu = vu;
+            let lag = Instant::now().saturating_duration_since(intended);
+            vu.shard.record_start(
+                u64::try_from(lag.as_micros()).unwrap_or(u64::MAX),
+                lag > LATE_AFTER,
+            );
+            if !vu.started {
+                on_start(&shared2, &mut vu).await;
+            }
+            iteration(&shared2, &mut vu, Some(intended), &stop2).await;
+            pool2.lock().unwrap_or_else(|p| p.into_inner()).push(vu);
+            shared2.in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    shared.stop.cancel();
+    stop_users.cancel();
+    let deadline = tokio::time::Instant::now() + shared.stop_timeout;
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(_) => {}
+            Err(_) => {
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! What a virtual user does: `on_start`, then weighted task iterations separated by its wait,
+//! then `on_stop`. Shared by the closed model (a loop per user) and the open model (one
+//! iteration per arrival).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::exec::execute;
+use super::vu::Vu;
+use crate::scenario::model::Wait;
+
+/// Run `on_start` once. A failed step ends `on_start` (later steps usually depend on it).
+pub async fn on_start(shared: &Shared, vu: &mut Vu) {
+    vu.started = true;
+    let ut = &shared.program.user_types[vu.user_type];
+    for step in &ut.on_start {
+        if !execute(&shared.program, &shared.base_path, vu, step, None).await {
+            break;
+        }
+    }
+}
+
+/// Run `on_stop` once.
+pub async fn on_stop(shared: &Shared, vu: &mut Vu) {
+    let ut = &shared.program.user_types[vu.user_type];
+    for step in &ut.on_stop {
+        if !execute(&shared.program, &shared.base_path, vu, step, None).await {
+            break;
+        }
+    }
+}
+
+/// One task iteration: draw variables, pick a task by weight, run its steps in order (a failed
+/// step ends the task). `intended` times the first step from the iteration's intended start.
+/// Stops between steps once `stop` is cancelled.
+pub async fn iteration(
+    shared: &Shared,
+    vu: &mut Vu,
+    intended: Option<Instant>,
+    stop: &CancellationToken,
+) {
+    let program = &shared.program;
+    vu.draw(program);
+    let ut = &program.user_types[vu.user_type];
+    let ticket = vu.rng.random_range(0..ut.task_picker.total());
+    let task = &ut.tasks[ut.task_picker.pick(ticket)];
+    let mut timed_from = intended;
+    for step in &task.steps {
+        if !execute(program, &shared.base_path, vu, step, timed_from.take()).await
+            || stop.is_cancelled()
+        {
+            break;
+        }
+    }
+}
+
+/// Claim one iteration from the run's iteration bound; false when it is used up.
+pub fn claim_iteration(shared: &Shared) -> bool {
+    match shared.plan.iterations {
+        None => true,
+        Some(limit) => shared.iterations.fetch_add(1, Ordering::Relaxed) < limit,
+    }
+}
+
+/// The closed-model user: loop until stopped (or the iteration bound is used up).
+/// The controller counts the user as alive when it spawns it; the user uncounts itself.
+pub async fn run_closed_user(shared: std::sync::Arc<Shared>, mut vu: Vu, stop: CancellationToken) {
+    on_start(&shared, &mut vu).await;
+    let wait = shared.program.user_types[vu.user_type].wait;
+    while !stop.is_cancelled() {
+        if !claim_iteration(&shared) {
+            break;
+        }
+        let began = Instant::now();
+        iteration(&shared, &mut vu, None, &stop).await;
+        let pause = wait_time(wait, began.elapsed(), &mut vu);
+        if !pause.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => break,
+            }
+        } else {
+            // Let other users on this worker run between back-to-back iterations.
+            tokio::task::yield_now().await;
+        }
+    }
+    on_stop(&shared, &mut vu).await;
+    shared.alive[vu.user_type].fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The wait after an iteration that took `took`.
+pub fn wait_time(wait: Wait, took: Duration, vu: &mut Vu) -> Duration {
+    match wait {
+        Wait::None => Duration::ZERO,
+        Wait::Constant(d) => d,
+        Wait::Between(lo, hi) => {
+            if lo == hi {
+                lo
+            } else {
+                Duration::from_secs_f64(vu.rng.random_range(lo.as_secs_f64()..=hi.as_secs_f64()))
+            }
+        }
+        Wait::ConstantPacing(interval) => interval.saturating_sub(took),
+        Wait::ConstantThroughput(per_s) => {
+            Duration::from_secs_f64(1.0 / per_s).saturating_sub(took)
+        }
+    }
+}

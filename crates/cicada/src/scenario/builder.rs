@@ -1,0 +1,298 @@
+//! Building a [`Scenario`] from code, for logic a file cannot express. Produces exactly the
+//! model the TOML loader produces, so it is validated and compiled the same way.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cicada::scenario::{Request, Scenario, Task, UserType, Wait};
+//!
+//! let scenario = Scenario::builder("example")
+//!     .host("http://127.0.0.1:8000")
+//!     .variable("user", "alice")
+//!     .user_type(
+//!         UserType::new("reader")
+//!             .wait(Wait::Between(Duration::from_secs(1), Duration::from_secs(3)))
+//!             .on_start(
+//!                 Request::post("/login")
+//!                     .json(serde_json::json!({"username": "{{user}}"}))
+//!                     .capture_json("token", "/access_token"),
+//!             )
+//!             .header("Authorization", "Bearer {{token}}")
+//!             .task(Task::single(Request::get("/items")).weight(3)),
+//!     )
+//!     .threshold("p95<200ms")
+//!     .build();
+//! assert_eq!(scenario.user_types[0].tasks[0].weight, 3);
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::model::{
+    Body, Capture, CaptureSource, Check, Defaults, Feeder, FeederMode, Generator, GeneratorKind,
+    LoadSpec, Request, Scenario, Task, ThresholdSpec, UserType, Wait,
+};
+
+/// Fluent construction of a [`Scenario`].
+#[derive(Debug, Clone)]
+pub struct ScenarioBuilder {
+    scenario: Scenario,
+}
+
+impl Scenario {
+    /// Start building a scenario in code.
+    pub fn builder(name: impl Into<String>) -> ScenarioBuilder {
+        ScenarioBuilder {
+            scenario: Scenario {
+                name: name.into(),
+                ..Scenario::default()
+            },
+        }
+    }
+}
+
+impl ScenarioBuilder {
+    pub fn host(mut self, url: impl Into<String>) -> Self {
+        self.scenario.defaults.host = Some(url.into());
+        self
+    }
+
+    /// Replace all defaults.
+    pub fn defaults(mut self, defaults: Defaults) -> Self {
+        self.scenario.defaults = defaults;
+        self
+    }
+
+    /// A header sent with every request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.scenario
+            .defaults
+            .headers
+            .push((name.into(), value.into()));
+        self
+    }
+
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.scenario.defaults.connect_timeout = d;
+        self
+    }
+
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.scenario.defaults.request_timeout = d;
+        self
+    }
+
+    pub fn variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.scenario.variables.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn generator(mut self, name: impl Into<String>, kind: GeneratorKind) -> Self {
+        self.scenario.generators.push(Generator {
+            name: name.into(),
+            kind,
+        });
+        self
+    }
+
+    pub fn feeder(
+        mut self,
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        mode: FeederMode,
+    ) -> Self {
+        self.scenario.feeders.push(Feeder {
+            name: name.into(),
+            path: path.into(),
+            mode,
+            origin: None,
+        });
+        self
+    }
+
+    pub fn user_type(mut self, user_type: UserType) -> Self {
+        self.scenario.user_types.push(user_type);
+        self
+    }
+
+    pub fn threshold(mut self, expression: impl Into<String>) -> Self {
+        self.scenario.thresholds.push(ThresholdSpec {
+            expression: expression.into(),
+            origin: None,
+        });
+        self
+    }
+
+    /// The load plan (command-line flags still override it).
+    pub fn load(mut self, load: LoadSpec) -> Self {
+        self.scenario.load = load;
+        self
+    }
+
+    pub fn build(self) -> Scenario {
+        self.scenario
+    }
+}
+
+impl UserType {
+    /// A user type with weight 1, no wait and no tasks yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            weight: 1,
+            wait: Wait::None,
+            on_start: Vec::new(),
+            on_stop: Vec::new(),
+            tasks: Vec::new(),
+            headers: Vec::new(),
+            origin: None,
+        }
+    }
+
+    pub fn weight(mut self, weight: i64) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    pub fn wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    pub fn on_start(mut self, request: Request) -> Self {
+        self.on_start.push(request);
+        self
+    }
+
+    pub fn on_stop(mut self, request: Request) -> Self {
+        self.on_stop.push(request);
+        self
+    }
+
+    pub fn task(mut self, task: Task) -> Self {
+        self.tasks.push(task);
+        self
+    }
+
+    /// A header on every request of this user type.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+impl Task {
+    /// An empty task with weight 1; add steps with [`Task::step`].
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            weight: 1,
+            tags: Vec::new(),
+            steps: Vec::new(),
+            origin: None,
+        }
+    }
+
+    /// A task of one request, named after its stats name.
+    pub fn single(request: Request) -> Self {
+        Self::new(request.stats_name().to_string()).step(request)
+    }
+
+    pub fn weight(mut self, weight: i64) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    pub fn step(mut self, request: Request) -> Self {
+        self.steps.push(request);
+        self
+    }
+}
+
+impl Request {
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new("GET", path)
+    }
+
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new("POST", path)
+    }
+
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new("PUT", path)
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new("DELETE", path)
+    }
+
+    /// Stats name (default: the path template).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A JSON body; its strings may hold `{{var}}` templates.
+    pub fn json(mut self, value: serde_json::Value) -> Self {
+        self.body = Some(Body::Json(value));
+        self
+    }
+
+    /// A raw body with a content type.
+    pub fn body(mut self, content: impl Into<String>, content_type: impl Into<String>) -> Self {
+        self.body = Some(Body::Raw {
+            content: content.into(),
+            content_type: Some(content_type.into()),
+        });
+        self
+    }
+
+    /// Accept these statuses (instead of any 2xx/3xx).
+    pub fn expect_status(mut self, statuses: &[u16]) -> Self {
+        self.expect_status = statuses.to_vec();
+        self
+    }
+
+    pub fn check(mut self, check: Check) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    pub fn capture_json(mut self, var: impl Into<String>, pointer: impl Into<String>) -> Self {
+        self.captures.push(Capture {
+            var: var.into(),
+            source: CaptureSource::JsonPointer(pointer.into()),
+        });
+        self
+    }
+
+    pub fn capture_header(mut self, var: impl Into<String>, header: impl Into<String>) -> Self {
+        self.captures.push(Capture {
+            var: var.into(),
+            source: CaptureSource::Header(header.into()),
+        });
+        self
+    }
+
+    pub fn capture_regex(mut self, var: impl Into<String>, regex: impl Into<String>) -> Self {
+        self.captures.push(Capture {
+            var: var.into(),
+            source: CaptureSource::Regex(regex.into()),
+        });
+        self
+    }
+}

@@ -1,0 +1,765 @@
+//! Validation and compilation of a [`Scenario`] into a [`Program`]: templates resolved to
+//! variable slots, feeders read, weights checked, tags applied, stats rows numbered, thresholds
+//! parsed. Everything that can be wrong with a scenario is found here, before any request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicUsize};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+
+use super::error::ScenarioError;
+use super::model::{
+    Body, CaptureSource, Check, Defaults, FeederMode, GeneratorKind, LoadSpec, Location, Request,
+    Scenario, Wait,
+};
+use crate::template::{Template, TemplateError, VarId, VarTable};
+use crate::threshold::{Scope, Threshold, ThresholdSource};
+
+/// Choices made on the command line that shape compilation.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// `-T/--tags`: keep only tasks with one of these tags (empty: all).
+    pub tags: Vec<String>,
+    /// `-E/--exclude-tags`: drop tasks with any of these tags.
+    pub exclude_tags: Vec<String>,
+    /// `--threshold` expressions, added to the scenario's own.
+    pub thresholds: Vec<String>,
+}
+
+/// A compiled, validated scenario, ready to run.
+#[derive(Debug)]
+pub struct Program {
+    pub name: String,
+    pub source_file: Option<String>,
+    pub vars: VarTable,
+    pub constants: Vec<(VarId, String)>,
+    pub generators: Vec<CompiledGenerator>,
+    pub feeders: Vec<CompiledFeeder>,
+    pub user_types: Vec<CompiledUserType>,
+    /// Stats rows, indexed by [`CompiledRequest::row`].
+    pub rows: Vec<RowKey>,
+    pub defaults: Defaults,
+    pub thresholds: Vec<Threshold>,
+    /// The load plan written in the scenario.
+    pub load: LoadSpec,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+}
+
+/// One statistics row: (user type, name, method).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowKey {
+    pub user_type: String,
+    pub name: String,
+    pub method: String,
+}
+
+/// A generator bound to its variable slot.
+#[derive(Debug)]
+pub struct CompiledGenerator {
+    pub var: VarId,
+    pub kind: GeneratorKind,
+    /// Next value of a sequence, shared by all users.
+    pub next: AtomicI64,
+}
+
+/// A feeder with its rows in memory.
+#[derive(Debug)]
+pub struct CompiledFeeder {
+    pub name: String,
+    pub mode: FeederMode,
+    /// Slot of each column.
+    pub columns: Vec<VarId>,
+    pub rows: Vec<Vec<String>>,
+    /// Round-robin position, shared by all users.
+    pub cursor: AtomicUsize,
+}
+
+/// A user type, compiled.
+#[derive(Debug)]
+pub struct CompiledUserType {
+    pub name: String,
+    pub weight: u32,
+    pub wait: Wait,
+    pub on_start: Vec<CompiledRequest>,
+    pub on_stop: Vec<CompiledRequest>,
+    pub tasks: Vec<CompiledTask>,
+    pub task_picker: WeightedPicker,
+}
+
+/// A task, compiled.
+#[derive(Debug)]
+pub struct CompiledTask {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<CompiledRequest>,
+}
+
+/// A request, compiled: its parts ready to render.
+#[derive(Debug)]
+pub struct CompiledRequest {
+    pub row: usize,
+    pub method: Method,
+    pub path: Template,
+    /// Query pairs: key already percent-encoded, value a template (encoded when rendered).
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(HeaderName, HeaderTemplate)>,
+    pub body: CompiledBody,
+    /// Acceptable statuses; empty: any 2xx or 3xx.
+    pub expect_status: Vec<u16>,
+    pub checks: Vec<CompiledCheck>,
+    pub captures: Vec<CompiledCapture>,
+    /// True when checks or captures need the response body.
+    pub needs_body: bool,
+}
+
+/// A header value: fixed, or rendered per request.
+#[derive(Debug)]
+pub enum HeaderTemplate {
+    Static(HeaderValue),
+    Dynamic(Template),
+}
+
+/// A request body, compiled.
+#[derive(Debug)]
+pub enum CompiledBody {
+    None,
+    /// Body without variables, with its content type.
+    Static(Bytes, HeaderValue),
+    /// JSON with templated strings.
+    Json(JsonTemplate),
+    /// Raw text with variables.
+    Raw(Template, HeaderValue),
+}
+
+/// A JSON value whose strings are templates.
+#[derive(Debug)]
+pub enum JsonTemplate {
+    Literal(serde_json::Value),
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// A response check, compiled.
+#[derive(Debug)]
+pub enum CompiledCheck {
+    Status(u16),
+    JsonExists(String),
+    JsonEquals(String, serde_json::Value),
+    BodyContains(String),
+}
+
+/// A capture, compiled.
+#[derive(Debug)]
+pub struct CompiledCapture {
+    pub var: VarId,
+    pub source: CompiledCaptureSource,
+}
+
+/// Where a compiled capture reads from.
+#[derive(Debug)]
+pub enum CompiledCaptureSource {
+    JsonPointer(String),
+    Header(HeaderName),
+    Regex(regex::Regex),
+}
+
+/// Weighted choice by cumulative weights (reduced by their GCD).
+#[derive(Debug, Clone)]
+pub struct WeightedPicker {
+    cumulative: Vec<u64>,
+}
+
+impl WeightedPicker {
+    /// Build from weights (all ≥ 1).
+    pub fn new(weights: &[u32]) -> Self {
+        let g = weights
+            .iter()
+            .fold(0u64, |g, w| gcd(g, u64::from(*w)))
+            .max(1);
+        let mut total = 0;
+        let cumulative = weights
+            .iter()
+            .map(|w| {
+                total += u64::from(*w) / g;
+                total
+            })
+            .collect();
+        Self { cumulative }
+    }
+
+    /// Sum of the (reduced) weights.
+    pub fn total(&self) -> u64 {
+        self.cumulative.last().copied().unwrap_or(0)
+    }
+
+    /// Index chosen for a ticket in `0..total()`.
+    pub fn pick(&self, ticket: u64) -> usize {
+        self.cumulative.partition_point(|c| *c <= ticket)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl Program {
+    /// Validate and compile a scenario.
+    pub fn compile(scenario: &Scenario, options: &CompileOptions) -> Result<Self, ScenarioError> {
+        Compiler::default().run(scenario, options)
+    }
+
+    /// Find a stats row.
+    pub fn row_index(&self, key: &RowKey) -> Option<usize> {
+        self.rows.iter().position(|r| r == key)
+    }
+}
+
+#[derive(Default)]
+struct Compiler {
+    vars: VarTable,
+    rows: Vec<RowKey>,
+    row_index: HashMap<RowKey, usize>,
+}
+
+fn invalid(origin: Option<&Location>, message: impl Into<String>) -> ScenarioError {
+    ScenarioError::invalid(origin, message)
+}
+
+impl Compiler {
+    fn run(mut self, s: &Scenario, options: &CompileOptions) -> Result<Program, ScenarioError> {
+        if s.user_types.is_empty() {
+            return Err(invalid(
+                None,
+                "the scenario has no user types (add a [[users]] table)",
+            ));
+        }
+        // Declare every variable first, so templates anywhere may use any of them.
+        let mut kinds: HashMap<String, &'static str> = HashMap::new();
+        let mut declare = |name: &str, kind: &'static str, origin: Option<&Location>| {
+            if !valid_var_name(name) {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "invalid variable name {name:?} (use letters, digits, '_', '-' or '.')"
+                    ),
+                ));
+            }
+            if let Some(prev) = kinds.insert(name.to_string(), kind)
+                && !(prev == "capture" && kind == "capture")
+            {
+                return Err(invalid(
+                    origin,
+                    format!("variable {name:?} is defined twice (as a {prev} and as a {kind})"),
+                ));
+            }
+            Ok(())
+        };
+        for (name, _) in &s.variables {
+            declare(name, "constant", None)?;
+        }
+        for g in &s.generators {
+            declare(&g.name, "generator", None)?;
+        }
+        let mut feeder_data = Vec::new();
+        for f in &s.feeders {
+            let (header, rows) = read_csv(&f.path)
+                .map_err(|m| invalid(f.origin.as_ref(), format!("feeder {}: {m}", f.name)))?;
+            for column in &header {
+                declare(column, "feeder column", f.origin.as_ref())?;
+            }
+            feeder_data.push((header, rows));
+        }
+        for u in &s.user_types {
+            let all = u
+                .on_start
+                .iter()
+                .chain(&u.on_stop)
+                .chain(u.tasks.iter().flat_map(|t| &t.steps));
+            for r in all {
+                for c in &r.captures {
+                    declare(&c.var, "capture", r.origin.as_ref())?;
+                }
+            }
+        }
+        let mut names: Vec<&String> = kinds.keys().collect();
+        names.sort();
+        for n in names {
+            self.vars.insert(n);
+        }
+
+        let constants = s
+            .variables
+            .iter()
+            .map(|(n, v)| (self.vars.get(n).expect("declared"), v.clone()))
+            .collect();
+        let generators = s
+            .generators
+            .iter()
+            .map(|g| CompiledGenerator {
+                var: self.vars.get(&g.name).expect("declared"),
+                next: AtomicI64::new(match g.kind {
+                    GeneratorKind::Sequence { start, .. } => start,
+                    _ => 0,
+                }),
+                kind: g.kind.clone(),
+            })
+            .collect();
+        let feeders = s
+            .feeders
+            .iter()
+            .zip(feeder_data)
+            .map(|(f, (header, rows))| CompiledFeeder {
+                name: f.name.clone(),
+                mode: f.mode,
+                columns: header
+                    .iter()
+                    .map(|c| self.vars.get(c).expect("declared"))
+                    .collect(),
+                rows,
+                cursor: AtomicUsize::new(0),
+            })
+            .collect();
+
+        let mut seen_types = HashMap::new();
+        let mut user_types = Vec::new();
+        for u in &s.user_types {
+            if seen_types.insert(u.name.clone(), ()).is_some() {
+                return Err(invalid(
+                    u.origin.as_ref(),
+                    format!("user type {:?} is defined twice", u.name),
+                ));
+            }
+            let weight = check_weight(
+                u.weight,
+                &format!("user type {:?}", u.name),
+                u.origin.as_ref(),
+            )?;
+            check_wait(&u.wait, u.origin.as_ref())?;
+            let shared_headers: Vec<(String, String)> = s
+                .defaults
+                .headers
+                .iter()
+                .chain(&u.headers)
+                .cloned()
+                .collect();
+            let compile_list = |this: &mut Self, list: &[Request]| {
+                list.iter()
+                    .map(|r| this.request(&u.name, r, &shared_headers))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let on_start = compile_list(&mut self, &u.on_start)?;
+            let on_stop = compile_list(&mut self, &u.on_stop)?;
+            let mut tasks = Vec::new();
+            for t in &u.tasks {
+                let weight =
+                    check_weight(t.weight, &format!("task {:?}", t.name), t.origin.as_ref())?;
+                if t.steps.is_empty() {
+                    return Err(invalid(
+                        t.origin.as_ref(),
+                        format!("task {:?} has no steps", t.name),
+                    ));
+                }
+                let steps = compile_list(&mut self, &t.steps)?;
+                let keep = (options.tags.is_empty()
+                    || t.tags.iter().any(|g| options.tags.contains(g)))
+                    && !t.tags.iter().any(|g| options.exclude_tags.contains(g));
+                if keep {
+                    tasks.push(CompiledTask {
+                        name: t.name.clone(),
+                        weight,
+                        steps,
+                    });
+                }
+            }
+            if u.tasks.is_empty() {
+                return Err(invalid(
+                    u.origin.as_ref(),
+                    format!("user type {:?} has no tasks", u.name),
+                ));
+            }
+            if tasks.is_empty() {
+                continue;
+            }
+            let weights: Vec<u32> = tasks.iter().map(|t| t.weight).collect();
+            user_types.push(CompiledUserType {
+                name: u.name.clone(),
+                weight,
+                wait: u.wait,
+                on_start,
+                on_stop,
+                task_picker: WeightedPicker::new(&weights),
+                tasks,
+            });
+        }
+        if user_types.is_empty() {
+            return Err(invalid(
+                None,
+                format!(
+                    "no task is left after applying tags {:?} and exclude-tags {:?}",
+                    options.tags, options.exclude_tags
+                ),
+            ));
+        }
+
+        let mut thresholds = Vec::new();
+        let specs = s
+            .thresholds
+            .iter()
+            .map(|t| {
+                (
+                    t.expression.as_str(),
+                    ThresholdSource::Scenario,
+                    t.origin.as_ref(),
+                )
+            })
+            .chain(
+                options
+                    .thresholds
+                    .iter()
+                    .map(|t| (t.as_str(), ThresholdSource::Cli, None)),
+            );
+        for (expr, source, origin) in specs {
+            let t = Threshold::parse(expr, source).map_err(|e| invalid(origin, e.to_string()))?;
+            if t.scope != Scope::All
+                && !self
+                    .rows
+                    .iter()
+                    .any(|r| t.scope.matches(&r.method, &r.name))
+            {
+                let known: Vec<String> = self
+                    .rows
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.name))
+                    .collect();
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "threshold {expr:?} names a request that is not in the scenario (known: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            thresholds.push(t);
+        }
+
+        Ok(Program {
+            name: s.name.clone(),
+            source_file: s.source_file.as_ref().map(|p| p.display().to_string()),
+            vars: self.vars,
+            constants,
+            generators,
+            feeders,
+            user_types,
+            rows: self.rows,
+            defaults: s.defaults.clone(),
+            thresholds,
+            load: s.load.clone(),
+            tags: options.tags.clone(),
+            exclude_tags: options.exclude_tags.clone(),
+        })
+    }
+
+    fn template(
+        &self,
+        source: &str,
+        origin: Option<&Location>,
+        what: &str,
+    ) -> Result<Template, ScenarioError> {
+        Template::compile(source, &self.vars).map_err(|e| match e {
+            TemplateError::Undefined { name, .. } => invalid(
+                origin,
+                format!("undefined variable {{{{{name}}}}} in {what} {source:?} (define it under [variables], [generators], as a feeder column or a capture)"),
+            ),
+            other => invalid(origin, format!("{what}: {other}")),
+        })
+    }
+
+    fn request(
+        &mut self,
+        user_type: &str,
+        r: &Request,
+        shared_headers: &[(String, String)],
+    ) -> Result<CompiledRequest, ScenarioError> {
+        let origin = r.origin.as_ref();
+        let method = Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| invalid(origin, format!("invalid HTTP method {:?}", r.method)))?;
+        if !r.path.starts_with('/') {
+            return Err(invalid(
+                origin,
+                format!("path {:?} must start with '/'", r.path),
+            ));
+        }
+        let path = self.template(&r.path, origin, "path")?;
+        let query = r
+            .query
+            .iter()
+            .map(|(k, v)| Ok((percent_encode(k), self.template(v, origin, "query value")?)))
+            .collect::<Result<Vec<_>, ScenarioError>>()?;
+        let mut merged: Vec<(String, String)> = Vec::new();
+        for (k, v) in shared_headers.iter().chain(&r.headers) {
+            merged.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+            merged.push((k.clone(), v.clone()));
+        }
+        let mut headers = Vec::new();
+        for (k, v) in merged {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| invalid(origin, format!("invalid header name {k:?}")))?;
+            let t = self.template(&v, origin, &format!("header {k}"))?;
+            let value = match t.as_static() {
+                Some(s) => HeaderTemplate::Static(
+                    HeaderValue::from_str(s)
+                        .map_err(|_| invalid(origin, format!("invalid value for header {k}")))?,
+                ),
+                None => HeaderTemplate::Dynamic(t),
+            };
+            headers.push((name, value));
+        }
+        let body = match &r.body {
+            None => CompiledBody::None,
+            Some(Body::Json(v)) => {
+                let t = self.json_template(v, origin)?;
+                match t {
+                    JsonTemplate::Literal(v) => CompiledBody::Static(
+                        Bytes::from(serde_json::to_vec(&v).expect("JSON value serialises")),
+                        HeaderValue::from_static("application/json"),
+                    ),
+                    t => CompiledBody::Json(t),
+                }
+            }
+            Some(Body::Raw {
+                content,
+                content_type,
+            }) => {
+                let ct = content_type
+                    .as_deref()
+                    .unwrap_or("text/plain; charset=utf-8");
+                let ct = HeaderValue::from_str(ct)
+                    .map_err(|_| invalid(origin, format!("invalid content_type {ct:?}")))?;
+                let t = self.template(content, origin, "body")?;
+                match t.as_static() {
+                    Some(s) => CompiledBody::Static(Bytes::from(s.to_string()), ct),
+                    None => CompiledBody::Raw(t, ct),
+                }
+            }
+        };
+        let checks: Vec<CompiledCheck> = r
+            .checks
+            .iter()
+            .map(|c| match c {
+                Check::Status(s) => CompiledCheck::Status(*s),
+                Check::JsonExists(p) => CompiledCheck::JsonExists(p.clone()),
+                Check::JsonEquals(p, v) => CompiledCheck::JsonEquals(p.clone(), v.clone()),
+                Check::BodyContains(b) => CompiledCheck::BodyContains(b.clone()),
+            })
+            .collect();
+        let captures = r
+            .captures
+            .iter()
+            .map(|c| {
+                let source = match &c.source {
+                    CaptureSource::JsonPointer(p) => CompiledCaptureSource::JsonPointer(p.clone()),
+                    CaptureSource::Header(h) => CompiledCaptureSource::Header(
+                        HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                            invalid(
+                                origin,
+                                format!("invalid header name {h:?} in capture {}", c.var),
+                            )
+                        })?,
+                    ),
+                    CaptureSource::Regex(re) => {
+                        CompiledCaptureSource::Regex(regex::Regex::new(re).map_err(|e| {
+                            invalid(origin, format!("capture {}: invalid regex: {e}", c.var))
+                        })?)
+                    }
+                };
+                Ok(CompiledCapture {
+                    var: self.vars.get(&c.var).expect("declared"),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, ScenarioError>>()?;
+        let needs_body = checks
+            .iter()
+            .any(|c| !matches!(c, CompiledCheck::Status(_)))
+            || captures
+                .iter()
+                .any(|c| !matches!(c.source, CompiledCaptureSource::Header(_)));
+        let key = RowKey {
+            user_type: user_type.to_string(),
+            name: r.stats_name().to_string(),
+            method: method.as_str().to_string(),
+        };
+        let row = match self.row_index.get(&key) {
+            Some(i) => *i,
+            None => {
+                self.rows.push(key.clone());
+                self.row_index.insert(key, self.rows.len() - 1);
+                self.rows.len() - 1
+            }
+        };
+        Ok(CompiledRequest {
+            row,
+            method,
+            path,
+            query,
+            headers,
+            body,
+            expect_status: r.expect_status.clone(),
+            checks,
+            captures,
+            needs_body,
+        })
+    }
+
+    fn json_template(
+        &self,
+        v: &serde_json::Value,
+        origin: Option<&Location>,
+    ) -> Result<JsonTemplate, ScenarioError> {
+        use serde_json::Value;
+        Ok(match v {
+            Value::String(s) => {
+                let t = self.template(s, origin, "JSON body")?;
+                if t.as_static().is_some() {
+                    JsonTemplate::Literal(v.clone())
+                } else {
+                    JsonTemplate::String(t)
+                }
+            }
+            Value::Array(items) => {
+                let items = items
+                    .iter()
+                    .map(|i| self.json_template(i, origin))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if items.iter().all(|i| matches!(i, JsonTemplate::Literal(_))) {
+                    JsonTemplate::Literal(v.clone())
+                } else {
+                    JsonTemplate::Array(items)
+                }
+            }
+            Value::Object(map) => {
+                let fields = map
+                    .iter()
+                    .map(|(k, i)| Ok((k.clone(), self.json_template(i, origin)?)))
+                    .collect::<Result<Vec<_>, ScenarioError>>()?;
+                if fields
+                    .iter()
+                    .all(|(_, i)| matches!(i, JsonTemplate::Literal(_)))
+                {
+                    JsonTemplate::Literal(v.clone())
+                } else {
+                    JsonTemplate::Object(fields)
+                }
+            }
+            other => JsonTemplate::Literal(other.clone()),
+        })
+    }
+}
+
+fn valid_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn check_weight(weight: i64, what: &str, origin: Option<&Location>) -> Result<u32, ScenarioError> {
+    u32::try_from(weight)
+        .ok()
+        .filter(|w| *w >= 1)
+        .ok_or_else(|| {
+            invalid(
+                origin,
+                format!(
+                    "{what}: weight must be a whole number from 1 to {}, got {weight}",
+                    u32::MAX
+                ),
+            )
+        })
+}
+
+fn check_wait(wait: &Wait, origin: Option<&Location>) -> Result<(), ScenarioError> {
+    match wait {
+        Wait::Between(lo, hi) if lo > hi => Err(invalid(origin, "wait between: min is above max")),
+        Wait::ConstantThroughput(t) if !(*t > 0.0 && t.is_finite()) => Err(invalid(
+            origin,
+            "wait throughput must be a positive number of iterations/s",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn read_csv(path: &std::path::Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| format!("cannot read CSV file {}: {e}", path.display()))?;
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("CSV file {}: {e}", path.display()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.is_empty() || header.iter().any(String::is_empty) {
+        return Err(format!(
+            "CSV file {} needs a header row naming every column",
+            path.display()
+        ));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("CSV file {}: {e}", path.display()))?;
+        rows.push(record.iter().map(str::to_string).collect());
+    }
+    if rows.is_empty() {
+        return Err(format!("CSV file {} has no data rows", path.display()));
+    }
+    Ok((header, rows))
+}
+
+/// Percent-encode a query component (RFC 3986 unreserved characters stay as they are).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    percent_encode_into(s, &mut out);
+    out
+}
+
+/// Percent-encode `s` onto `out`.
+pub fn percent_encode_into(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picker_respects_weights() {
+        let p = WeightedPicker::new(&[5, 3, 1]);
+        assert_eq!(p.total(), 9);
+        let counts = (0..9).fold([0; 3], |mut c, t| {
+            c[p.pick(t)] += 1;
+            c
+        });
+        assert_eq!(counts, [5, 3, 1]);
+        let q = WeightedPicker::new(&[10, 20]);
+        assert_eq!(q.total(), 3);
+    }
+
+    #[test]
+    fn encodes_query() {
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+}

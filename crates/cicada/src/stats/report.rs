@@ -1,0 +1,235 @@
+//! Turning merged statistics into a [`RunReport`], and evaluating thresholds on them.
+
+use cicada_report::model::{
+    FailureRow, MachineInfo, OpenModelStats, PlanInfo, RequestStats, RunInfo, RunReport,
+    SCHEMA_VERSION, ThresholdResult, ToolInfo, UserTypeInfo, Verdict,
+};
+
+use super::collector::Collector;
+use super::histogram::{distribution, encode, mean_ms, min_max_ms, percentile_ms, percentiles};
+use super::shard::RowInterval;
+use crate::scenario::compile::RowKey;
+use crate::threshold::{Metric, Scope, Threshold};
+
+/// Everything about a run besides its statistics.
+#[derive(Debug, Clone)]
+pub struct ReportMeta {
+    pub scenario: String,
+    pub scenario_file: Option<String>,
+    pub host: String,
+    pub plan: PlanInfo,
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub seed: u64,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+    pub user_types: Vec<UserTypeInfo>,
+    pub machine: MachineInfo,
+    pub open: bool,
+    pub peak_concurrency: u64,
+    pub scheduled_iterations: u64,
+    pub warnings: Vec<String>,
+}
+
+fn row_stats(
+    key: Option<&RowKey>,
+    r: &RowInterval,
+    last: &RowInterval,
+    duration_s: f64,
+    last_len_s: f64,
+) -> RequestStats {
+    let (min_ms, max_ms) = min_max_ms(&r.hist);
+    let d = duration_s.max(1e-3);
+    RequestStats {
+        user_type: key.map(|k| k.user_type.clone()),
+        method: key.map(|k| k.method.clone()).unwrap_or_default(),
+        name: key.map_or_else(|| "Aggregated".to_string(), |k| k.name.clone()),
+        requests: r.requests,
+        failures: r.failures,
+        failure_ratio: if r.requests == 0 {
+            0.0
+        } else {
+            r.failures as f64 / r.requests as f64
+        },
+        min_ms,
+        max_ms,
+        mean_ms: mean_ms(&r.hist),
+        percentiles: percentiles(&r.hist),
+        avg_size_bytes: if r.requests == 0 {
+            0.0
+        } else {
+            r.bytes as f64 / r.requests as f64
+        },
+        total_bytes: r.bytes,
+        rps: r.requests as f64 / d,
+        failures_per_s: r.failures as f64 / d,
+        current_rps: last.requests as f64 / last_len_s,
+        current_failures_per_s: last.failures as f64 / last_len_s,
+        connect_mean_ms: (r.connects > 0).then(|| r.connect_us as f64 / r.connects as f64 / 1000.0),
+        ttfb_mean_ms: (r.ttfb_count > 0).then(|| r.ttfb_us as f64 / r.ttfb_count as f64 / 1000.0),
+        distribution: distribution(&r.hist),
+        histogram: if r.requests == 0 {
+            None
+        } else {
+            encode(&r.hist)
+        },
+    }
+}
+
+/// Merge the rows a scope selects.
+fn merged(rows: &[RowKey], totals: &[RowInterval], scope: &Scope) -> RowInterval {
+    let mut acc = RowInterval::new();
+    for (key, r) in rows.iter().zip(totals) {
+        if scope.matches(&key.method, &key.name) {
+            acc.merge(r);
+        }
+    }
+    acc
+}
+
+/// Evaluate one threshold on the totals.
+pub fn evaluate(
+    t: &Threshold,
+    rows: &[RowKey],
+    totals: &[RowInterval],
+    duration_s: f64,
+) -> ThresholdResult {
+    let r = merged(rows, totals, &t.scope);
+    let observed = if r.requests == 0
+        && !matches!(t.metric, Metric::Requests | Metric::Failures | Metric::Rps)
+    {
+        None
+    } else {
+        Some(match t.metric {
+            Metric::Percentile(p) => percentile_ms(&r.hist, p),
+            Metric::Mean => mean_ms(&r.hist),
+            Metric::Min => min_max_ms(&r.hist).0,
+            Metric::Max => min_max_ms(&r.hist).1,
+            Metric::ErrorRate => r.failures as f64 / r.requests as f64 * 100.0,
+            Metric::Rps => r.requests as f64 / duration_s.max(1e-3),
+            Metric::Requests => r.requests as f64,
+            Metric::Failures => r.failures as f64,
+        })
+    };
+    ThresholdResult {
+        expression: t.expression.clone(),
+        scope: t.scope.label(),
+        metric: t.metric_name.clone(),
+        op: t.op.to_string(),
+        limit: t.limit,
+        observed,
+        unit: t.unit().to_string(),
+        passed: observed.is_some_and(|o| t.op.holds(o, t.limit)),
+        source: t.source.as_str().to_string(),
+    }
+}
+
+fn fmt_value(v: f64, unit: &str) -> String {
+    let v = (v * 1000.0).round() / 1000.0;
+    format!("{v}{unit}")
+}
+
+/// Build the full report.
+pub fn build_report(
+    c: &Collector,
+    rows: &[RowKey],
+    thresholds: &[Threshold],
+    meta: ReportMeta,
+) -> RunReport {
+    let d = meta.duration_s;
+    let mut requests: Vec<RequestStats> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, key)| row_stats(Some(key), &c.totals[i], &c.last[i], d, c.last_len_s))
+        .collect();
+    requests.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then(a.method.cmp(&b.method))
+            .then(a.user_type.cmp(&b.user_type))
+    });
+    let all = merged(rows, &c.totals, &Scope::All);
+    let last_all = merged(rows, &c.last, &Scope::All);
+    let aggregated = row_stats(None, &all, &last_all, d, c.last_len_s);
+    let failures = c
+        .failures
+        .sorted()
+        .into_iter()
+        .map(|(row, kind, message, n)| FailureRow {
+            user_type: Some(rows[row].user_type.clone()),
+            method: rows[row].method.clone(),
+            name: rows[row].name.clone(),
+            kind,
+            message: message.to_string(),
+            occurrences: n,
+        })
+        .collect();
+    let thresholds: Vec<ThresholdResult> = thresholds
+        .iter()
+        .map(|t| evaluate(t, rows, &c.totals, d))
+        .collect();
+    let failed = thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| match t.observed {
+            Some(o) => format!("{}: measured {}", t.expression, fmt_value(o, &t.unit)),
+            None => format!("{}: no requests measured", t.expression),
+        })
+        .collect::<Vec<_>>();
+    let mut warnings = meta.warnings.clone();
+    if meta.interrupted {
+        warnings.push("the run was interrupted: results are partial".to_string());
+    }
+    if meta.open && c.dropped > 0 {
+        warnings.push(format!(
+            "{} iterations were dropped because the concurrency cap was reached",
+            c.dropped
+        ));
+    }
+    let open_model = meta.open.then(|| OpenModelStats {
+        scheduled_iterations: meta.scheduled_iterations,
+        started_iterations: c.started,
+        late_iterations: c.late,
+        dropped_iterations: c.dropped,
+        schedule_lag_p50_ms: percentile_ms(&c.lag, 50.0),
+        schedule_lag_p99_ms: percentile_ms(&c.lag, 99.0),
+        schedule_lag_max_ms: min_max_ms(&c.lag).1,
+        peak_concurrency: meta.peak_concurrency,
+    });
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "cicada".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        run: RunInfo {
+            scenario: meta.scenario,
+            scenario_file: meta.scenario_file,
+            host: meta.host,
+            plan: meta.plan,
+            started_at: meta.started_at,
+            ended_at: meta.ended_at,
+            duration_s: d,
+            interrupted: meta.interrupted,
+            seed: meta.seed,
+            tags: meta.tags,
+            exclude_tags: meta.exclude_tags,
+            user_types: meta.user_types,
+            machine: meta.machine,
+        },
+        verdict: Verdict {
+            passed: failed.is_empty(),
+            failed,
+            warnings,
+        },
+        requests,
+        aggregated,
+        timeline: c.timeline.clone(),
+        failures,
+        thresholds,
+        open_model,
+        analysis: None,
+    }
+}

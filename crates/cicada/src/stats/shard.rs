@@ -1,0 +1,209 @@
+//! Per-shard recording. Users are spread over shards (several per worker thread), so a lock is
+//! shared by a handful of users at most; the collector drains each shard once a second.
+
+use std::sync::{Arc, Mutex};
+
+use cicada_report::model::FailureKind;
+
+use super::failures::FailureMap;
+use super::histogram::{Hist, new_hist, record};
+
+/// What one request measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// Total time in µs (from the intended start in the open model).
+    pub total_us: u64,
+    /// Time to the response head in µs (0 if none arrived).
+    pub ttfb_us: u64,
+    /// Connect (+TLS) time in µs when this request opened a connection.
+    pub connect_us: Option<u64>,
+    /// Response body bytes.
+    pub bytes: u64,
+}
+
+/// Counters and histogram of one row over one interval.
+#[derive(Debug, Clone)]
+pub struct RowInterval {
+    pub hist: Hist,
+    pub requests: u64,
+    pub failures: u64,
+    pub bytes: u64,
+    pub connects: u64,
+    pub connect_us: u64,
+    pub ttfb_count: u64,
+    pub ttfb_us: u64,
+}
+
+impl RowInterval {
+    pub fn new() -> Self {
+        Self {
+            hist: new_hist(),
+            requests: 0,
+            failures: 0,
+            bytes: 0,
+            connects: 0,
+            connect_us: 0,
+            ttfb_count: 0,
+            ttfb_us: 0,
+        }
+    }
+
+    /// Add `other` exactly.
+    pub fn merge(&mut self, other: &RowInterval) {
+        // Both are auto-resizing µs histograms, so adding cannot fail.
+        let _ = self.hist.add(&other.hist);
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.bytes += other.bytes;
+        self.connects += other.connects;
+        self.connect_us += other.connect_us;
+        self.ttfb_count += other.ttfb_count;
+        self.ttfb_us += other.ttfb_us;
+    }
+
+    pub fn reset(&mut self) {
+        self.hist.reset();
+        self.requests = 0;
+        self.failures = 0;
+        self.bytes = 0;
+        self.connects = 0;
+        self.connect_us = 0;
+        self.ttfb_count = 0;
+        self.ttfb_us = 0;
+    }
+}
+
+impl Default for RowInterval {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Open-model scheduling figures of one interval.
+#[derive(Debug, Clone)]
+pub struct LagInterval {
+    /// Schedule lag of started iterations, µs.
+    pub hist: Hist,
+    pub started: u64,
+    pub late: u64,
+}
+
+impl Default for LagInterval {
+    fn default() -> Self {
+        Self {
+            hist: new_hist(),
+            started: 0,
+            late: 0,
+        }
+    }
+}
+
+/// Everything a shard recorded since the last drain.
+#[derive(Debug, Clone, Default)]
+pub struct ShardData {
+    pub rows: Vec<RowInterval>,
+    pub failures: FailureMap,
+    pub lag: LagInterval,
+}
+
+impl ShardData {
+    pub fn new(rows: usize) -> Self {
+        Self {
+            rows: (0..rows).map(|_| RowInterval::new()).collect(),
+            failures: FailureMap::default(),
+            lag: LagInterval::default(),
+        }
+    }
+}
+
+/// One shard: a lock held only for the few instructions of a record.
+#[derive(Debug)]
+pub struct Shard {
+    data: Mutex<ShardData>,
+}
+
+impl Shard {
+    pub fn new(rows: usize) -> Self {
+        Self {
+            data: Mutex::new(ShardData::new(rows)),
+        }
+    }
+
+    /// Record a request; `failure` marks it failed with a kind and message.
+    #[inline]
+    pub fn record(&self, row: usize, sample: &Sample, failure: Option<(FailureKind, &str)>) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        let r = &mut d.rows[row];
+        record(&mut r.hist, sample.total_us);
+        r.requests += 1;
+        r.bytes += sample.bytes;
+        if let Some(c) = sample.connect_us {
+            r.connects += 1;
+            r.connect_us += c;
+        }
+        if sample.ttfb_us > 0 {
+            r.ttfb_count += 1;
+            r.ttfb_us += sample.ttfb_us;
+        }
+        if let Some((kind, message)) = failure {
+            r.failures += 1;
+            d.failures.add(row, kind, message, 1);
+        }
+    }
+
+    /// Record the start of an open-model iteration `lag_us` after its intended time.
+    pub fn record_start(&self, lag_us: u64, late: bool) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        record(&mut d.lag.hist, lag_us);
+        d.lag.started += 1;
+        if late {
+            d.lag.late += 1;
+        }
+    }
+
+    /// Add this shard's data into `into` and reset it.
+    pub fn drain_into(&self, into: &mut ShardData) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        for (acc, r) in into.rows.iter_mut().zip(d.rows.iter_mut()) {
+            if r.requests > 0 {
+                acc.merge(r);
+                r.reset();
+            }
+        }
+        if !d.failures.is_empty() {
+            into.failures.merge(&d.failures);
+            d.failures.clear();
+        }
+        if d.lag.started > 0 {
+            let _ = into.lag.hist.add(&d.lag.hist);
+            into.lag.started += d.lag.started;
+            into.lag.late += d.lag.late;
+            d.lag = LagInterval::default();
+        }
+    }
+}
+
+/// All shards of a run.
+#[derive(Debug)]
+pub struct Shards {
+    shards: Vec<Arc<Shard>>,
+}
+
+impl Shards {
+    pub fn new(count: usize, rows: usize) -> Self {
+        Self {
+            shards: (0..count.max(1))
+                .map(|_| Arc::new(Shard::new(rows)))
+                .collect(),
+        }
+    }
+
+    /// The shard for user number `user`.
+    pub fn for_user(&self, user: u64) -> Arc<Shard> {
+        Arc::clone(&self.shards[(user % self.shards.len() as u64) as usize])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Shard>> {
+        self.shards.iter()
+    }
+}
