@@ -5,11 +5,13 @@
 //! - [`prom`]: the target's Prometheus `/metrics`, parsed and turned into time series.
 //! - [`usl`]: the Universal Scalability Law fit of throughput vs concurrency.
 //! - [`capacity`]: the capacity search (`cicada capacity`) as a state machine.
+//! - [`findings`]: ranked bottleneck findings and the generator-health verdict.
 //!
 //! Every part is a library the engine and the CLI call; the results are the plain data types
 //! of [`cicada_report::analysis_model`], rendered with the rest of the run report.
 
 pub mod capacity;
+pub mod findings;
 pub mod http_get;
 pub mod prom;
 pub mod resources;
