@@ -1,0 +1,66 @@
+//! Operational routes: liveness, readiness, Prometheus metrics and the OpenAPI document.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use utoipa::OpenApi as _;
+
+use crate::api::openapi::ApiDoc;
+use crate::error::ApiError;
+use crate::metrics::PoolReading;
+use crate::model::{ErrorBody, HealthResponse};
+use crate::state::AppState;
+use crate::timing::RequestTiming;
+
+/// The process is alive.
+#[utoipa::path(get, path = "/health", tag = "ops",
+    responses((status = 200, description = "Alive", body = HealthResponse)))]
+pub async fn health() -> axum::Json<HealthResponse> {
+    axum::Json(HealthResponse {
+        status: "ok".to_owned(),
+    })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/ready", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 503, description = "Database unreachable", body = ErrorBody),
+    ))]
+pub async fn ready(
+    State(state): State<AppState>,
+    Extension(timing): Extension<RequestTiming>,
+) -> Result<axum::Json<HealthResponse>, ApiError> {
+    state
+        .db
+        .ping(&timing)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("database ping: {e}")))?;
+    Ok(axum::Json(HealthResponse {
+        status: "ok".to_owned(),
+    }))
+}
+
+/// Prometheus text exposition (format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.db.pool();
+    let reading = PoolReading {
+        max: state.db.max_connections(),
+        size: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+    };
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(reading),
+    )
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
+    responses((status = 200, description = "OpenAPI 3 document", body = Object)))]
+pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

@@ -1,0 +1,146 @@
+//! Command-line arguments as typed but unvalidated values; [`crate::config`] checks them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// DRYAD agent-studio API.
+#[derive(Debug, Parser)]
+#[command(name = "dryad", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service and its worker pool.
+    Serve(ServeArgs),
+    /// Bulk-load agents, executions and accounts (idempotent).
+    Seed(SeedArgs),
+}
+
+/// Shared database flags.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// sqlite://FILE (created and migrated on first start) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://dryad.db")]
+    pub database_url: String,
+    /// Most connections in the pool.
+    #[arg(long, default_value_t = 8)]
+    pub pool_size: u32,
+}
+
+/// argon2id cost flags.
+#[derive(Debug, Clone, Args)]
+pub struct HashArgs {
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    #[arg(long, default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    #[arg(long, default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    #[arg(long, default_value_t = 1)]
+    pub argon2_parallelism: u32,
+}
+
+/// Latency distribution of the simulated agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatencyKind {
+    /// Log-normal around the median.
+    Lognormal,
+    /// Always the median.
+    Constant,
+}
+
+/// `dryad serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub hash: HashArgs,
+    /// Password hashes running at once (default: cores - 1, at least 1).
+    #[arg(long)]
+    pub hash_concurrency: Option<usize>,
+    /// HS256 signing key; unset: a random per-process key (tokens die with the process).
+    #[arg(long, env = "DRYAD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of issued tokens, seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+    /// Fewest workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers_min: usize,
+    /// Most workers.
+    #[arg(long, default_value_t = 64)]
+    pub workers_max: usize,
+    /// Queue items (pending + running) per worker the autoscaler aims at.
+    #[arg(long, default_value_t = 2.0)]
+    pub target_queue_per_worker: f64,
+    /// Least seconds between scale-ups.
+    #[arg(long, default_value_t = 3.0)]
+    pub scale_up_cooldown_secs: f64,
+    /// Scale-down stabilisation window, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub scale_down_cooldown_secs: f64,
+    /// Autoscaler period, milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub autoscale_interval_ms: u64,
+    /// Worker lease, seconds: a RUNNING execution whose worker vanished returns to the queue
+    /// after this long.
+    #[arg(long, default_value_t = 60.0)]
+    pub lease_secs: f64,
+    /// Idle workers poll the queue at least this often, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub poll_interval_ms: u64,
+    /// Simulated agent latency distribution.
+    #[arg(long, value_enum, default_value_t = LatencyKind::Lognormal)]
+    pub agent_latency: LatencyKind,
+    /// Median agent latency, milliseconds.
+    #[arg(long, default_value_t = 250.0)]
+    pub agent_latency_median_ms: f64,
+    /// Log-normal sigma (spread of ln latency).
+    #[arg(long, default_value_t = 0.5)]
+    pub agent_latency_sigma: f64,
+    /// Upper clamp on one agent run, milliseconds (must be below the lease).
+    #[arg(long, default_value_t = 10_000.0)]
+    pub agent_latency_max_ms: f64,
+    /// Fraction of agent runs that fail, 0..=1.
+    #[arg(long, default_value_t = 0.02)]
+    pub agent_failure_ratio: f64,
+}
+
+/// `dryad seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub hash: HashArgs,
+    /// Agents to create.
+    #[arg(long, default_value_t = 1000)]
+    pub agents: u64,
+    /// Executions per agent.
+    #[arg(long, default_value_t = 1000)]
+    pub executions_per_agent: u64,
+    /// Extra account NAME:PASSWORD (repeatable); `loadtest:test123` is always created.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+    /// Write the agent ids to this CSV (header `agent_id`).
+    #[arg(long, value_name = "FILE.csv")]
+    pub export_agents: Option<PathBuf>,
+    /// Seed of the generator: the same seed gives the same agent and execution ids.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// History spans this many days before now.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+}

@@ -1,0 +1,383 @@
+//! The service's Prometheus metrics, rendered in the text exposition format 0.0.4.
+//!
+//! Hand-written rather than taken from a metrics crate: the set is small and fixed, process
+//! CPU/memory are read at scrape time (which counter types of the registry crates cannot
+//! express), the registry belongs to one [`Metrics`] value per service (no global recorder, so
+//! tests run many services in one process), and the hot path is atomics plus one read lock.
+
+pub mod histogram;
+pub mod process;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use histogram::Histogram;
+use histogram::{LATENCY_BUCKETS, POOL_WAIT_BUCKETS};
+
+use crate::model::Status;
+
+/// Method, route template and status code of a response.
+type HttpKey = (String, String, u16);
+
+#[derive(Debug)]
+struct HttpSeries {
+    requests: AtomicU64,
+    duration: Histogram,
+}
+
+/// A point-in-time reading of the connection pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolReading {
+    /// Configured maximum.
+    pub max: u32,
+    /// Open connections.
+    pub size: u32,
+    /// Open and not checked out.
+    pub idle: u32,
+}
+
+/// Every metric the service exports.
+#[derive(Debug)]
+pub struct Metrics {
+    http: RwLock<HashMap<HttpKey, Arc<HttpSeries>>>,
+    in_flight: AtomicI64,
+    pool_acquire_wait: Histogram,
+    queue_depth: AtomicI64,
+    workers_busy: AtomicI64,
+    workers_current: AtomicI64,
+    workers_desired: AtomicI64,
+    scale_up: AtomicU64,
+    scale_down: AtomicU64,
+    executions_created: AtomicU64,
+    finished_completed: AtomicU64,
+    finished_failed: AtomicU64,
+    requeued_shutdown: AtomicU64,
+    requeued_lease: AtomicU64,
+    login_success: AtomicU64,
+    login_failure: AtomicU64,
+    start_time_seconds: f64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why an execution went back to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequeueReason {
+    /// The service was stopping.
+    Shutdown,
+    /// A worker's lease ran out (it crashed or hung).
+    LeaseExpired,
+}
+
+impl Metrics {
+    /// All zeros.
+    pub fn new() -> Self {
+        Metrics {
+            http: RwLock::new(HashMap::new()),
+            in_flight: AtomicI64::new(0),
+            pool_acquire_wait: Histogram::new(POOL_WAIT_BUCKETS),
+            queue_depth: AtomicI64::new(0),
+            workers_busy: AtomicI64::new(0),
+            workers_current: AtomicI64::new(0),
+            workers_desired: AtomicI64::new(0),
+            scale_up: AtomicU64::new(0),
+            scale_down: AtomicU64::new(0),
+            executions_created: AtomicU64::new(0),
+            finished_completed: AtomicU64::new(0),
+            finished_failed: AtomicU64::new(0),
+            requeued_shutdown: AtomicU64::new(0),
+            requeued_lease: AtomicU64::new(0),
+            login_success: AtomicU64::new(0),
+            login_failure: AtomicU64::new(0),
+            start_time_seconds: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        }
+    }
+
+    /// Counts one finished HTTP request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let key = (method.to_owned(), route.to_owned(), status);
+        let series = {
+            let read = self.http.read().unwrap_or_else(|e| e.into_inner());
+            read.get(&key).cloned()
+        };
+        let series = series.unwrap_or_else(|| {
+            let mut write = self.http.write().unwrap_or_else(|e| e.into_inner());
+            write
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(HttpSeries {
+                        requests: AtomicU64::new(0),
+                        duration: Histogram::new(LATENCY_BUCKETS),
+                    })
+                })
+                .clone()
+        });
+        series.requests.fetch_add(1, Ordering::Relaxed);
+        series.duration.observe(took);
+    }
+
+    /// A request started (+1) or ended (-1).
+    pub fn add_in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// One wait for a pooled connection.
+    pub fn observe_pool_acquire(&self, waited: Duration) {
+        self.pool_acquire_wait.observe(waited);
+    }
+
+    /// Latest queue depth (PENDING executions).
+    pub fn set_queue_depth(&self, n: i64) {
+        self.queue_depth.store(n, Ordering::Relaxed);
+    }
+
+    /// A worker started (+1) or stopped (-1) running an execution.
+    pub fn add_workers_busy(&self, delta: i64) {
+        self.workers_busy.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Workers alive now.
+    pub fn set_workers_current(&self, n: usize) {
+        self.workers_current
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// Workers the autoscaler wants.
+    pub fn set_workers_desired(&self, n: usize) {
+        self.workers_desired
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// One scale decision that changed the worker count.
+    pub fn count_scale(&self, up: bool) {
+        if up { &self.scale_up } else { &self.scale_down }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One execution accepted.
+    pub fn count_created(&self) {
+        self.executions_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One execution finished with `status` (COMPLETED or FAILED).
+    pub fn count_finished(&self, status: Status) {
+        match status {
+            Status::Failed => &self.finished_failed,
+            _ => &self.finished_completed,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` executions returned to the queue.
+    pub fn count_requeued(&self, reason: RequeueReason, n: u64) {
+        match reason {
+            RequeueReason::Shutdown => &self.requeued_shutdown,
+            RequeueReason::LeaseExpired => &self.requeued_lease,
+        }
+        .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One login attempt.
+    pub fn count_login(&self, success: bool) {
+        if success { &self.login_success } else { &self.login_failure }
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Workers busy now.
+    pub fn workers_busy(&self) -> i64 {
+        self.workers_busy.load(Ordering::Relaxed)
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self, pool: PoolReading) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        self.render_http(&mut out);
+        gauge(
+            &mut out,
+            "dryad_http_requests_in_flight",
+            "HTTP requests being served.",
+            self.in_flight.load(Ordering::Relaxed),
+        );
+
+        gauge(&mut out, "dryad_db_pool_max_connections", "Configured pool maximum.", pool.max);
+        gauge(&mut out, "dryad_db_pool_size", "Open database connections.", pool.size);
+        header(&mut out, "dryad_db_pool_connections", "gauge", "Open connections by state.");
+        let in_use = pool.size.saturating_sub(pool.idle);
+        let _ = writeln!(out, "dryad_db_pool_connections{{state=\"in_use\"}} {in_use}");
+        let _ = writeln!(out, "dryad_db_pool_connections{{state=\"idle\"}} {}", pool.idle);
+        header(
+            &mut out,
+            "dryad_db_pool_acquire_wait_seconds",
+            "histogram",
+            "Time waiting for a pooled connection.",
+        );
+        self.pool_acquire_wait
+            .render(&mut out, "dryad_db_pool_acquire_wait_seconds", "");
+
+        let load = |a: &AtomicI64| a.load(Ordering::Relaxed);
+        gauge(
+            &mut out,
+            "dryad_queue_depth",
+            "PENDING executions waiting for a worker.",
+            load(&self.queue_depth),
+        );
+        gauge(&mut out, "dryad_workers_busy", "Workers running an execution.", load(&self.workers_busy));
+        gauge(&mut out, "dryad_workers_current", "Workers alive.", load(&self.workers_current));
+        gauge(
+            &mut out,
+            "dryad_workers_desired",
+            "Workers the autoscaler wants.",
+            load(&self.workers_desired),
+        );
+        let counter_u = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        labelled_counter(
+            &mut out,
+            "dryad_autoscaler_scale_events_total",
+            "Autoscaler decisions that changed the worker count.",
+            "direction",
+            &[("up", counter_u(&self.scale_up)), ("down", counter_u(&self.scale_down))],
+        );
+        header(&mut out, "dryad_executions_created_total", "counter", "Executions accepted.");
+        let _ = writeln!(
+            out,
+            "dryad_executions_created_total {}",
+            counter_u(&self.executions_created)
+        );
+        labelled_counter(
+            &mut out,
+            "dryad_executions_finished_total",
+            "Executions finished, by final status.",
+            "status",
+            &[
+                ("COMPLETED", counter_u(&self.finished_completed)),
+                ("FAILED", counter_u(&self.finished_failed)),
+            ],
+        );
+        labelled_counter(
+            &mut out,
+            "dryad_executions_requeued_total",
+            "Executions returned to the queue.",
+            "reason",
+            &[
+                ("shutdown", counter_u(&self.requeued_shutdown)),
+                ("lease_expired", counter_u(&self.requeued_lease)),
+            ],
+        );
+        labelled_counter(
+            &mut out,
+            "dryad_logins_total",
+            "Login attempts by outcome.",
+            "outcome",
+            &[
+                ("success", counter_u(&self.login_success)),
+                ("failure", counter_u(&self.login_failure)),
+            ],
+        );
+
+        header(&mut out, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+        let _ = writeln!(out, "process_cpu_seconds_total {}", process::cpu_seconds());
+        gauge(
+            &mut out,
+            "process_resident_memory_bytes",
+            "Resident memory size.",
+            process::resident_memory_bytes(),
+        );
+        header(&mut out, "process_start_time_seconds", "gauge", "Start time since the epoch.");
+        let _ = writeln!(out, "process_start_time_seconds {}", self.start_time_seconds);
+        out
+    }
+
+    fn render_http(&self, out: &mut String) {
+        // Sorted for a stable, diff-friendly exposition.
+        let series: BTreeMap<HttpKey, Arc<HttpSeries>> = {
+            let read = self.http.read().unwrap_or_else(|e| e.into_inner());
+            read.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        header(out, "dryad_http_requests_total", "counter", "HTTP requests served.");
+        for ((method, route, status), s) in &series {
+            let _ = writeln!(
+                out,
+                "dryad_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
+                escape(route),
+                s.requests.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            out,
+            "dryad_http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency, from the first byte in to the response head out.",
+        );
+        for ((method, route, status), s) in &series {
+            let labels = format!(
+                "method=\"{method}\",route=\"{}\",status=\"{status}\"",
+                escape(route)
+            );
+            s.duration
+                .render(out, "dryad_http_request_duration_seconds", &labels);
+        }
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn labelled_counter(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+    header(out, name, "counter", help);
+    for (v, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{v}\"}} {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_series() {
+        let m = Metrics::new();
+        m.observe_request("GET", "/health", 200, Duration::from_millis(3));
+        m.observe_request("GET", "/health", 200, Duration::from_millis(4));
+        m.observe_pool_acquire(Duration::from_micros(20));
+        m.set_queue_depth(7);
+        m.set_workers_desired(3);
+        let text = m.render(PoolReading { max: 8, size: 3, idle: 1 });
+        for needle in [
+            "dryad_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2\n",
+            "dryad_http_request_duration_seconds_count{method=\"GET\",route=\"/health\",status=\"200\"} 2\n",
+            "dryad_http_requests_in_flight 0\n",
+            "dryad_db_pool_max_connections 8\n",
+            "dryad_db_pool_connections{state=\"in_use\"} 2\n",
+            "dryad_db_pool_connections{state=\"idle\"} 1\n",
+            "dryad_db_pool_acquire_wait_seconds_count 1\n",
+            "dryad_queue_depth 7\n",
+            "dryad_workers_desired 3\n",
+            "dryad_workers_current 0\n",
+            "dryad_workers_busy 0\n",
+            "dryad_executions_finished_total{status=\"COMPLETED\"} 0\n",
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `dryad serve`: opens the database, starts the worker pool and serves HTTP until shutdown,
+//! then drains in-flight requests and returns running executions to the queue.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::app;
+use crate::auth::{PasswordError, PasswordHasher, TokenKeys};
+use crate::config::ServeConfig;
+use crate::db::{Db, DbError};
+use crate::metrics::Metrics;
+use crate::runtime::{WorkerContext, pool};
+use crate::state::AppState;
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Database.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// argon2 parameters.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Serving HTTP failed.
+    #[error("HTTP server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database and assembles the handlers' state.
+pub async fn build_state(cfg: &ServeConfig) -> Result<AppState, ServeError> {
+    let metrics = Arc::new(Metrics::new());
+    let db = Db::connect(&cfg.db.url, cfg.db.pool_size, metrics.clone()).await?;
+    let secret = match &cfg.jwt_secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "DRYAD_JWT_SECRET is unset: signing tokens with a random per-process key; \
+                 tokens will not survive a restart"
+            );
+            rand::rng().random::<[u8; 32]>().to_vec()
+        }
+    };
+    let tokens = TokenKeys::new(&secret, cfg.token_ttl);
+    let hash = cfg.hash;
+    let concurrency = cfg.hash_concurrency;
+    let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hash, concurrency))
+        .await
+        .map_err(PasswordError::from)??;
+    Ok(AppState::new(db, tokens, hasher, metrics))
+}
+
+/// The worker context for a state and config.
+pub fn worker_context(state: &AppState, cfg: &ServeConfig) -> WorkerContext {
+    WorkerContext {
+        db: state.db.clone(),
+        metrics: state.metrics.clone(),
+        wakeup: state.queue_wakeup.clone(),
+        agent: cfg.agent,
+        lease: cfg.lease,
+        poll_interval: cfg.poll_interval,
+    }
+}
+
+/// Serves on `listener` until `shutdown` is cancelled, then drains and stops.
+pub async fn run(
+    cfg: ServeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let state = build_state(&cfg).await?;
+    tracing::info!(
+        backend = ?state.db.backend(),
+        pool_size = cfg.db.pool_size,
+        workers_min = cfg.autoscale.min,
+        workers_max = cfg.autoscale.max,
+        "dryad starting"
+    );
+    let workers = tokio::spawn(pool::supervise(
+        worker_context(&state, &cfg),
+        cfg.autoscale,
+        shutdown.clone(),
+    ));
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    tracing::info!("HTTP drained; waiting for workers to return their executions");
+    shutdown.cancel();
+    if let Err(e) = workers.await {
+        tracing::error!(error = %e, "worker pool task failed");
+    }
+    state.db.close().await;
+    tracing::info!("dryad stopped");
+    served.map_err(ServeError::from)
+}
