@@ -55,7 +55,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 }
 
 fn secs_to_duration(secs: f64) -> Option<Duration> {
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return None;
     }
     Some(Duration::from_secs_f64(secs))
@@ -70,7 +70,7 @@ pub fn format_duration(d: Duration) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{}s", d.as_secs_f64());
     }
     let secs = d.as_secs();

@@ -79,3 +79,40 @@ pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
     config.check_reachable = !options.allow_unreachable;
     Ok(config)
 }
+
+/// A validated scenario for `cicada check`: the plan and target are optional there.
+#[derive(Debug)]
+pub struct CheckedScenario {
+    pub program: Program,
+    /// `None` when neither the flags nor the file ask for any load.
+    pub plan: Option<LoadPlan>,
+    /// `None` when no host is given anywhere.
+    pub target: Option<crate::target::Target>,
+}
+
+/// Validate everything `prepare` validates, but accept a missing load plan or host.
+pub fn check(options: &LaunchOptions) -> Result<CheckedScenario, SetupError> {
+    let scenario = match &options.scenario {
+        Some(s) => s.clone(),
+        None => load_scenario_file(&options.scenario_path)?,
+    };
+    let program = Program::compile(&scenario, &options.compile)?;
+    let asks_for_load = |l: &LoadSpec| {
+        l.users.is_some() || l.rate.is_some() || !l.stages.is_empty() || !l.rate_stages.is_empty()
+    };
+    let plan = if asks_for_load(&options.load) || asks_for_load(&program.load) {
+        Some(LoadPlan::resolve(&options.load, &program.load)?)
+    } else {
+        None
+    };
+    let target = match RunConfig::choose_host(options.host.as_deref(), &program) {
+        Ok(t) => Some(t),
+        Err(TargetError::Missing) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(CheckedScenario {
+        program,
+        plan,
+        target,
+    })
+}

@@ -2,8 +2,7 @@
 
 use std::fmt::Write as _;
 
-use cicada::launch::prepare;
-use cicada::runner::RunConfig;
+use cicada::launch::{CheckedScenario, check as validate};
 use cicada::scenario::model::{FeederMode, Wait};
 
 use crate::cli::CheckArgs;
@@ -11,9 +10,9 @@ use crate::exit;
 
 pub fn check(args: CheckArgs) -> i32 {
     let options = super::launch_options(&args.scenario, &args.load);
-    match prepare(&options) {
-        Ok(config) => {
-            print!("{}", describe(&config));
+    match validate(&options) {
+        Ok(checked) => {
+            print!("{}", describe(&checked));
             exit::PASS
         }
         Err(e) => {
@@ -35,12 +34,20 @@ fn wait_text(w: &Wait) -> String {
 }
 
 /// The plan in words.
-pub fn describe(config: &RunConfig) -> String {
-    let p = &config.program;
+pub fn describe(checked: &CheckedScenario) -> String {
+    let p = &checked.program;
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {} — valid", p.name);
-    let _ = writeln!(out, "target:   {}", config.target.url);
-    let _ = writeln!(out, "plan:     {}", config.plan.describe());
+    let target = checked.target.as_ref().map_or_else(
+        || "none given (pass -H/--host or set host under [defaults])".to_string(),
+        |t| t.url.clone(),
+    );
+    let _ = writeln!(out, "target:   {target}");
+    let plan = checked.plan.as_ref().map_or_else(
+        || "none given (pass -u/--users, --rate or stages)".to_string(),
+        |p| p.describe(),
+    );
+    let _ = writeln!(out, "plan:     {plan}");
     let total: u32 = p.user_types.iter().map(|u| u.weight).sum();
     for u in &p.user_types {
         let _ = writeln!(

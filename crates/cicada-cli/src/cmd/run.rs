@@ -81,7 +81,6 @@ fn finish(args: &RunArgs, report: &RunReport) -> i32 {
         html: args.html.clone(),
         csv_prefix: args.csv.clone(),
         junit: args.junit.clone(),
-        ..OutputOptions::default()
     };
     let errors = write_outputs(report, &outputs);
     for e in &errors {

@@ -143,10 +143,16 @@ fn build(
     for (name, value) in &req.headers {
         let value = match value {
             HeaderTemplate::Static(v) => v.clone(),
-            HeaderTemplate::Dynamic(t) => {
+            HeaderTemplate::Dynamic {
+                template,
+                inherited,
+            } => {
                 scratch.clear();
-                t.render_into(vars, scratch)
-                    .map_err(|id| unset(program, id))?;
+                match template.render_into(vars, scratch) {
+                    Ok(()) => {}
+                    Err(_) if *inherited => continue,
+                    Err(id) => return Err(unset(program, id)),
+                }
                 HeaderValue::from_str(scratch)
                     .map_err(|_| format!("rendered header {name} is not a valid header value"))?
             }

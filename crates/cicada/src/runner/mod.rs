@@ -288,7 +288,7 @@ impl RunControl {
     /// Open model: start iterations at this rate (per second) from now on.
     /// Returns false for a closed-model run or a rate that is not positive.
     pub fn set_rate(&self, per_second: f64) -> bool {
-        if !self.shared.plan.is_open() || !(per_second > 0.0 && per_second.is_finite()) {
+        if !(self.shared.plan.is_open() && per_second > 0.0 && per_second.is_finite()) {
             return false;
         }
         *self

@@ -17,6 +17,9 @@ use crate::scenario::model::Wait;
 pub async fn on_start(shared: &Shared, vu: &mut Vu) {
     vu.started = true;
     let ut = &shared.program.user_types[vu.user_type];
+    if !ut.on_start.is_empty() {
+        vu.draw(&shared.program);
+    }
     for step in &ut.on_start {
         if !execute(&shared.program, &shared.base_path, vu, step, None).await {
             break;

@@ -61,7 +61,6 @@ impl Vu {
                 vu.set_row(f.columns.as_slice(), &f.rows[i]);
             }
         }
-        vu.draw(program);
         vu
     }
 

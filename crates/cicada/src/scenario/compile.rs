@@ -118,7 +118,13 @@ pub struct CompiledRequest {
 #[derive(Debug)]
 pub enum HeaderTemplate {
     Static(HeaderValue),
-    Dynamic(Template),
+    /// Rendered per request. `inherited` headers (from `[defaults]` or the user type) are left
+    /// out while a variable they use has no value yet — e.g. `Authorization = "Bearer
+    /// {{token}}"` on the login request that captures `token`.
+    Dynamic {
+        template: Template,
+        inherited: bool,
+    },
 }
 
 /// A request body, compiled.
@@ -498,13 +504,14 @@ impl Compiler {
             .iter()
             .map(|(k, v)| Ok((percent_encode(k), self.template(v, origin, "query value")?)))
             .collect::<Result<Vec<_>, ScenarioError>>()?;
-        let mut merged: Vec<(String, String)> = Vec::new();
-        for (k, v) in shared_headers.iter().chain(&r.headers) {
-            merged.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
-            merged.push((k.clone(), v.clone()));
+        let mut merged: Vec<(String, String, bool)> = Vec::new();
+        let own = r.headers.iter().map(|h| (h, false));
+        for ((k, v), inherited) in shared_headers.iter().map(|h| (h, true)).chain(own) {
+            merged.retain(|(name, _, _)| !name.eq_ignore_ascii_case(k));
+            merged.push((k.clone(), v.clone(), inherited));
         }
         let mut headers = Vec::new();
-        for (k, v) in merged {
+        for (k, v, inherited) in merged {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| invalid(origin, format!("invalid header name {k:?}")))?;
             let t = self.template(&v, origin, &format!("header {k}"))?;
@@ -513,7 +520,10 @@ impl Compiler {
                     HeaderValue::from_str(s)
                         .map_err(|_| invalid(origin, format!("invalid value for header {k}")))?,
                 ),
-                None => HeaderTemplate::Dynamic(t),
+                None => HeaderTemplate::Dynamic {
+                    template: t,
+                    inherited,
+                },
             };
             headers.push((name, value));
         }

@@ -1,0 +1,253 @@
+//! Bad input is a clear error before any request; a malformed response is a counted failure.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cicada::launch::{LaunchOptions, SetupError, prepare};
+use cicada::runner::{RunError, Runner};
+use cicada::scenario::{LoadSpec, ScenarioError, parse_scenario};
+use cicada_report::model::FailureKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::util::{row, run_toml};
+
+fn parse_err(toml: &str) -> ScenarioError {
+    let scenario = match parse_scenario(toml, Path::new("bad.toml")) {
+        Err(e) => return e,
+        Ok(s) => s,
+    };
+    let options = LaunchOptions {
+        scenario: Some(scenario),
+        host: Some("http://127.0.0.1:9".into()),
+        load: LoadSpec {
+            users: Some(1),
+            ..LoadSpec::default()
+        },
+        ..LaunchOptions::default()
+    };
+    match prepare(&options) {
+        Err(SetupError::Scenario(e)) => e,
+        other => panic!("expected a scenario error, got {other:?}"),
+    }
+}
+
+const TASK: &str = "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+
+#[test]
+fn malformed_toml_names_line_and_column() {
+    let e = parse_err("name = \"x\"\n[[users]]\nweight = = 3\n");
+    let loc = e.location().expect("located");
+    assert_eq!((loc.file.as_str(), loc.line), ("bad.toml", 3));
+    assert!(e.to_string().starts_with("bad.toml:3:"), "{e}");
+    let e = parse_err("[[users]]\nwieght = 3\n");
+    assert!(e.to_string().contains("bad.toml:2:1"), "{e}");
+    assert!(e.to_string().contains("wieght"), "{e}");
+}
+
+#[test]
+fn undefined_variable_is_an_error() {
+    let e = parse_err("[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/a/{{nope}}\"\n");
+    let text = e.to_string();
+    assert!(text.contains("undefined variable {{nope}}"), "{text}");
+    assert!(text.starts_with("bad.toml:2:"), "{text}");
+    let e = parse_err(&format!(
+        "{TASK}headers = {{ Authorization = \"Bearer {{{{tok}}}}\" }}\n"
+    ));
+    assert!(e.to_string().contains("{{tok}}"), "{e}");
+}
+
+#[test]
+fn zero_and_negative_weights_are_errors() {
+    let e = parse_err("[[users]]\nweight = 0\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n");
+    assert!(
+        e.to_string().contains("bad.toml:2:10") && e.to_string().contains("at least 1"),
+        "{e}"
+    );
+    let e = parse_err("[[users]]\n[[users.tasks]]\nweight = -2\nmethod = \"GET\"\npath = \"/x\"\n");
+    assert!(
+        e.to_string().contains("bad.toml:3:") && e.to_string().contains("-2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_and_malformed_durations_are_errors() {
+    let e = parse_err(
+        "[[users]]\nwait = { constant = \"-1s\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n",
+    );
+    assert!(
+        e.to_string().contains("bad.toml:2:") && e.to_string().contains("negative"),
+        "{e}"
+    );
+    let e = parse_err(&format!("[load]\nrun_time = \"10 parsecs\"\n{TASK}"));
+    assert!(
+        e.to_string().contains("bad.toml:2:") && e.to_string().contains("invalid duration"),
+        "{e}"
+    );
+    let e = parse_err(&format!("[defaults]\nrequest_timeout = \"0s\"\n{TASK}"));
+    assert!(e.to_string().contains("greater than zero"), "{e}");
+}
+
+#[test]
+fn missing_csv_is_an_error() {
+    let e = parse_err(&format!(
+        "[feeders.ids]\nfile = \"does-not-exist.csv\"\n{TASK}"
+    ));
+    assert!(
+        e.to_string().contains("bad.toml:1:") && e.to_string().contains("does-not-exist.csv"),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_semantic_errors() {
+    for (toml, needle) in [
+        ("name = \"x\"\n", "no user types"),
+        ("[[users]]\n", "has no tasks"),
+        (
+            "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\n",
+            "both `method` and `path`",
+        ),
+        (
+            "[[users]]\n[[users.tasks]]\nmethod = \"G T\"\npath = \"/x\"\n",
+            "invalid HTTP method",
+        ),
+        (
+            "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"x\"\n",
+            "must start with '/'",
+        ),
+        (
+            "[[users]]\nwait = { between = [\"3s\", \"1s\"] }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n",
+            "min is above max",
+        ),
+        (
+            &format!("thresholds = [\"p95 < fast\"]\n{TASK}"),
+            "expected a number",
+        ),
+        (
+            &format!("thresholds = [\"GET /y: p95<1s\"]\n{TASK}"),
+            "not in the scenario",
+        ),
+        (
+            &format!("[generators]\ng = {{ type = \"dice\" }}\n{TASK}"),
+            "unknown type",
+        ),
+    ] {
+        let e = parse_err(toml);
+        assert!(e.to_string().contains(needle), "{toml:?}: {e}");
+    }
+}
+
+#[test]
+fn bad_plans_are_errors() {
+    let scenario = parse_scenario(TASK, Path::new("ok.toml")).unwrap();
+    for load in [
+        LoadSpec::default(),
+        LoadSpec {
+            users: Some(0),
+            ..LoadSpec::default()
+        },
+        LoadSpec {
+            users: Some(1),
+            spawn_rate: Some(-1.0),
+            ..LoadSpec::default()
+        },
+        LoadSpec {
+            users: Some(1),
+            run_time: Some(Duration::ZERO),
+            ..LoadSpec::default()
+        },
+    ] {
+        let options = LaunchOptions {
+            scenario: Some(scenario.clone()),
+            host: Some("http://127.0.0.1:9".into()),
+            load,
+            ..LaunchOptions::default()
+        };
+        assert!(matches!(prepare(&options), Err(SetupError::Plan(_))));
+    }
+    let options = LaunchOptions {
+        scenario: Some(scenario),
+        host: Some("ftp://x".into()),
+        load: LoadSpec {
+            users: Some(1),
+            ..LoadSpec::default()
+        },
+        ..LaunchOptions::default()
+    };
+    assert!(matches!(prepare(&options), Err(SetupError::Target(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_target_fails_fast() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let scenario = parse_scenario(TASK, Path::new("ok.toml")).unwrap();
+    let options = LaunchOptions {
+        scenario: Some(scenario),
+        host: Some(format!("http://127.0.0.1:{port}")),
+        load: LoadSpec {
+            users: Some(1),
+            ..LoadSpec::default()
+        },
+        ..LaunchOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let err = Runner::start(prepare(&options).unwrap()).await.unwrap_err();
+    assert!(matches!(err, RunError::Unreachable(_)), "{err}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// A raw TCP server answering each connection with `reply` and closing.
+async fn raw_server(reply: &'static [u8]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock.write_all(reply).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_truncated_responses_are_counted_failures() {
+    let load = || LoadSpec {
+        users: Some(2),
+        spawn_rate: Some(100.0),
+        iterations: Some(20),
+        run_time: Some(Duration::from_secs(10)),
+        ..LoadSpec::default()
+    };
+    for reply in [
+        &b"this is not http\r\n\r\n"[..],
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"[..],
+        &b"HTTP/1.1 200 OK\r\nContent-Le"[..],
+        &b""[..],
+    ] {
+        let reply: &'static [u8] = reply;
+        let host = raw_server(reply).await;
+        let report = run_toml(TASK, &host, load()).await;
+        let r = row(&report, "GET", "/x");
+        assert_eq!(r.requests, 20, "{reply:?}");
+        assert_eq!(r.failures, 20, "{reply:?}");
+        assert!(
+            report
+                .failures
+                .iter()
+                .all(|f| matches!(f.kind, FailureKind::Protocol | FailureKind::Connection)),
+            "{reply:?}: {:?}",
+            report.failures
+        );
+    }
+}

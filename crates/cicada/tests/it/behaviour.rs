@@ -1,0 +1,359 @@
+//! What users do: captures, bearer headers, cookies, feeders, generators, checks, and the
+//! control handle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use cicada::runner::Runner;
+use cicada::scenario::LoadSpec;
+use cicada_report::model::FailureKind;
+
+use crate::util::{config, row, run, run_toml, serve};
+
+fn bounded(users: u64, iterations: u64) -> LoadSpec {
+    LoadSpec {
+        users: Some(users),
+        spawn_rate: Some(1000.0),
+        iterations: Some(iterations),
+        run_time: Some(Duration::from_secs(20)),
+        ..LoadSpec::default()
+    }
+}
+
+#[derive(Default)]
+struct AuthState {
+    logins: AtomicU64,
+    authorised: AtomicU64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_capture_becomes_bearer_header() {
+    let state = Arc::new(AuthState::default());
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|State(s): State<Arc<AuthState>>, body: String| async move {
+                assert!(body.contains("\"username\":\"alice\""), "{body}");
+                let n = s.logins.fetch_add(1, Ordering::Relaxed);
+                axum::Json(serde_json::json!({ "access_token": format!("tok-{n}") }))
+            }),
+        )
+        .route(
+            "/me",
+            get(
+                |State(s): State<Arc<AuthState>>, headers: HeaderMap| async move {
+                    let ok = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("Bearer tok-"));
+                    if ok {
+                        s.authorised.fetch_add(1, Ordering::Relaxed);
+                        StatusCode::OK
+                    } else {
+                        StatusCode::UNAUTHORIZED
+                    }
+                },
+            ),
+        )
+        .with_state(Arc::clone(&state));
+    let host = serve(app).await;
+    let toml = r#"
+[variables]
+user = "alice"
+
+[[users]]
+headers = { Authorization = "Bearer {{token}}" }
+
+[[users.on_start]]
+method = "POST"
+path = "/login"
+json = { username = "{{user}}", password = "secret" }
+capture = { token = { json = "/access_token" } }
+
+[[users.tasks]]
+method = "GET"
+path = "/me"
+"#;
+    let report = run_toml(toml, &host, bounded(3, 30)).await;
+    assert_eq!(state.logins.load(Ordering::Relaxed), 3);
+    assert_eq!(state.authorised.load(Ordering::Relaxed), 30);
+    assert_eq!(row(&report, "GET", "/me").failures, 0);
+    assert_eq!(row(&report, "POST", "/login").requests, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_kept_per_user() {
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|| async { ([("set-cookie", "session=abc; Path=/; HttpOnly")], "ok") }),
+        )
+        .route(
+            "/private",
+            get(|headers: HeaderMap| async move {
+                match headers.get("cookie").and_then(|v| v.to_str().ok()) {
+                    Some("session=abc") => StatusCode::OK,
+                    _ => StatusCode::FORBIDDEN,
+                }
+            }),
+        );
+    let host = serve(app).await;
+    let toml = r#"
+[[users]]
+[[users.on_start]]
+method = "POST"
+path = "/login"
+[[users.tasks]]
+method = "GET"
+path = "/private"
+"#;
+    let report = run_toml(toml, &host, bounded(2, 10)).await;
+    assert_eq!(row(&report, "GET", "/private").requests, 10);
+    assert_eq!(row(&report, "GET", "/private").failures, 0);
+}
+
+type Seen = Arc<Mutex<HashMap<String, u64>>>;
+
+async fn id_server() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let app = Router::new()
+        .route(
+            "/agents/{id}/executions",
+            get(|State(s): State<Seen>, Path(id): Path<String>| async move {
+                *s.lock().unwrap().entry(id).or_insert(0) += 1;
+                "[]"
+            }),
+        )
+        .with_state(Arc::clone(&seen));
+    (serve(app).await, seen)
+}
+
+fn feeder_scenario(mode: &str) -> String {
+    format!(
+        r#"
+[feeders.agents]
+file = "agents.csv"
+mode = "{mode}"
+
+[[users]]
+[[users.tasks]]
+method = "GET"
+path = "/agents/{{{{agent_id}}}}/executions"
+"#
+    )
+}
+
+fn agents_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("agents.csv"),
+        "agent_id,name\na1,one\na2,two\na3,three\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_feeder_is_round_robin_and_stats_use_the_template() {
+    let dir = agents_dir();
+    let (host, seen) = id_server().await;
+    let report = run(config(
+        &feeder_scenario("shared"),
+        dir.path(),
+        &host,
+        bounded(2, 30),
+    ))
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        HashMap::from([("a1".into(), 10), ("a2".into(), 10), ("a3".into(), 10)])
+    );
+    // One stats row for every id: named by the path template.
+    assert_eq!(report.requests.len(), 1);
+    assert_eq!(report.requests[0].name, "/agents/{{agent_id}}/executions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_feeder_gives_each_user_its_row() {
+    let dir = agents_dir();
+    let (host, seen) = id_server().await;
+    run(config(
+        &feeder_scenario("per_user"),
+        dir.path(),
+        &host,
+        bounded(2, 20),
+    ))
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    // Two users: rows a1 and a2 only.
+    assert_eq!(
+        seen.keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        ["a1".to_string(), "a2".to_string()].into()
+    );
+    assert_eq!(seen.values().sum::<u64>(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_feeder_and_generators() {
+    let dir = agents_dir();
+    let seen: Seen = Arc::default();
+    let app = Router::new()
+        .route(
+            "/agents/{id}/run",
+            post(
+                |State(s): State<Seen>, Path(id): Path<String>, body: String| async move {
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    let rid = v["request_id"].as_str().unwrap();
+                    assert_eq!(uuid::Uuid::parse_str(rid).unwrap().get_version_num(), 4);
+                    let n = v["n"].as_str().unwrap().parse::<i64>().unwrap();
+                    assert!((1..=6).contains(&n));
+                    assert!(["x", "y"].contains(&v["pick"].as_str().unwrap()));
+                    *s.lock()
+                        .unwrap()
+                        .entry(format!("{id}:{}", v["seq"].as_str().unwrap()))
+                        .or_insert(0) += 1;
+                    "ok"
+                },
+            ),
+        )
+        .with_state(Arc::clone(&seen));
+    let host = serve(app).await;
+    let toml = r#"
+[generators]
+request_id = { type = "uuid" }
+n = { type = "random_int", min = 1, max = 6 }
+pick = { type = "random_choice", values = ["x", "y"] }
+seq = { type = "sequence", start = 100 }
+
+[feeders.agents]
+file = "agents.csv"
+mode = "random"
+
+[[users]]
+[[users.tasks]]
+method = "POST"
+path = "/agents/{{agent_id}}/run"
+json = { request_id = "{{request_id}}", n = "{{n}}", pick = "{{pick}}", seq = "{{seq}}" }
+"#;
+    let report = run(config(toml, dir.path(), &host, bounded(2, 40))).await;
+    assert_eq!(report.aggregated.failures, 0);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 40, "every sequence value once");
+    let seqs: std::collections::BTreeSet<i64> = seen
+        .keys()
+        .map(|k| k.split(':').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs, (100..140).collect());
+    assert!(
+        seen.keys()
+            .all(|k| ["a1", "a2", "a3"].contains(&k.split(':').next().unwrap()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_fail_a_200_with_the_wrong_body() {
+    let app = Router::new()
+        .route(
+            "/status",
+            get(|| async { axum::Json(serde_json::json!({ "status": "degraded" })) }),
+        )
+        .route("/text", get(|| async { "all good" }));
+    let host = serve(app).await;
+    let toml = r#"
+[[users]]
+[[users.tasks]]
+method = "GET"
+path = "/status"
+checks = [{ json = "/status", equals = "ok" }]
+
+[[users.tasks]]
+method = "GET"
+path = "/text"
+checks = [{ body_contains = "good" }, { status = 200 }]
+
+[[users.tasks]]
+name = "missing field"
+method = "GET"
+path = "/status"
+checks = [{ json = "/version" }]
+
+[[users.tasks]]
+name = "wrong status expected"
+method = "GET"
+path = "/text"
+expect_status = 201
+"#;
+    let report = run_toml(toml, &host, bounded(1, 40)).await;
+    let status = row(&report, "GET", "/status");
+    assert!(status.requests > 0);
+    assert_eq!(status.failures, status.requests);
+    assert_eq!(row(&report, "GET", "/text").failures, 0);
+    let missing = row(&report, "GET", "missing field");
+    assert_eq!(missing.failures, missing.requests);
+    let expect = row(&report, "GET", "wrong status expected");
+    assert_eq!(expect.failures, expect.requests);
+    let kinds: Vec<(FailureKind, &str)> = report
+        .failures
+        .iter()
+        .map(|f| (f.kind, f.message.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&(FailureKind::Check, "check failed: JSON /status == \"ok\"")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(FailureKind::Check, "check failed: JSON /version exists")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(FailureKind::Status, "HTTP 200")),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_stops_early_and_changes_users() {
+    let app = Router::new().route("/x", get(|| async { "ok" }));
+    let host = serve(app).await;
+    let toml = "[[users]]\nwait = { constant = \"20ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+    let load = LoadSpec {
+        users: Some(2),
+        spawn_rate: Some(1000.0),
+        run_time: Some(Duration::from_secs(60)),
+        ..LoadSpec::default()
+    };
+    let handle = Runner::start(config(toml, std::path::Path::new("."), &host, load))
+        .await
+        .unwrap();
+    let control = handle.control();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(control.users(), 2);
+    assert!(control.set_users(6));
+    assert!(!control.set_rate(5.0), "closed model has no rate");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(control.users(), 6);
+    let snap = control.snapshot();
+    assert!(!snap.run.interrupted);
+    handle.stop();
+    let report = handle.wait().await.unwrap();
+    assert!(report.run.interrupted);
+    assert!(report.run.duration_s < 5.0);
+    assert!(report.aggregated.requests > 0);
+    assert_eq!(report.run.user_types[0].peak_users, 6);
+    assert!(
+        report
+            .verdict
+            .warnings
+            .iter()
+            .any(|w| w.contains("interrupted"))
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the engine against real servers on 127.0.0.1, port 0.
+
+mod util;
+
+mod bad_input;
+mod behaviour;
+mod load;
+mod measurement;

@@ -1,0 +1,60 @@
+//! Test helpers: start an axum app on 127.0.0.1:0, run a scenario written as TOML.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use cicada::launch::{LaunchOptions, prepare};
+use cicada::runner::{RunConfig, Runner};
+use cicada::scenario::{LoadSpec, parse_scenario};
+use cicada_report::RunReport;
+
+/// Serve `app` on a fresh loopback port in the background; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// Parse TOML scenario text (relative feeder paths resolve against `dir`) and prepare a run.
+pub fn config(toml: &str, dir: &Path, host: &str, load: LoadSpec) -> RunConfig {
+    let scenario = parse_scenario(toml, &dir.join("test.toml")).expect("scenario parses");
+    let options = LaunchOptions {
+        scenario: Some(scenario),
+        host: Some(host.to_string()),
+        load,
+        seed: Some(7),
+        ..LaunchOptions::default()
+    };
+    prepare(&options).expect("scenario is valid")
+}
+
+/// Run to completion.
+pub async fn run(config: RunConfig) -> RunReport {
+    Runner::start(config)
+        .await
+        .expect("run starts")
+        .wait()
+        .await
+        .expect("run ends")
+}
+
+/// Parse, prepare and run in one go.
+pub async fn run_toml(toml: &str, host: &str, load: LoadSpec) -> RunReport {
+    run(config(toml, Path::new("."), host, load)).await
+}
+
+/// A report row by method and name.
+pub fn row<'a>(
+    report: &'a RunReport,
+    method: &str,
+    name: &str,
+) -> &'a cicada_report::model::RequestStats {
+    report
+        .requests
+        .iter()
+        .find(|r| r.method == method && r.name == name)
+        .unwrap_or_else(|| panic!("no row {method} {name}"))
+}
