@@ -1,0 +1,232 @@
+//! The `cicada` binary end to end: exit codes, reports written, signals.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cicada")
+}
+
+async fn serve() -> String {
+    let app = Router::new().route("/x", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("load.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const OK: &str = "name = \"cli\"\n[[users]]\nwait = { constant = \"10ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+
+async fn cicada(args: &[&str]) -> Output {
+    tokio::process::Command::new(bin())
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test]
+async fn help_lists_exit_codes() {
+    let o = cicada(&["run", "--help"]).await;
+    assert!(o.status.success());
+    let t = text(&o);
+    for needle in [
+        "--users",
+        "--spawn-rate",
+        "--run-time",
+        "--threshold",
+        "Exit codes",
+        "130",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+}
+
+#[tokio::test]
+async fn check_prints_the_plan_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let o = cicada(&[
+        "check",
+        path.to_str().unwrap(),
+        "-u",
+        "10",
+        "-r",
+        "2",
+        "-t",
+        "1m",
+        "-H",
+        "http://127.0.0.1:9",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("valid") && t.contains("10 users, spawn rate 2/s, 1m"),
+        "{t}"
+    );
+    assert!(t.contains("GET /x"), "{t}");
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "[[users]]\nweight = \n");
+    let o = cicada(&["check", path.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("load.toml:2:"), "{}", text(&o));
+    let good = scenario(dir.path(), OK);
+    let good = good.to_str().unwrap();
+    for flags in [
+        &["-u", "1", "-t", "-5s"][..],
+        &["-u", "1", "-t", "5 minutes"],
+        &["-u", "1", "-r", "0"],
+        &["-u", "-3"],
+        &["--stage", "10s"],
+        &["-u", "1", "--threshold", "p95<<2"],
+        &["-u", "1", "-H", "ftp://nope"],
+    ] {
+        let mut args = vec!["run", good, "-H", "http://127.0.0.1:9"];
+        args.extend_from_slice(flags);
+        let o = cicada(&args).await;
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o));
+    }
+}
+
+#[tokio::test]
+async fn unreachable_target_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("http://127.0.0.1:{port}");
+    let o = cicada(&[
+        "run",
+        path.to_str().unwrap(),
+        "-H",
+        &host,
+        "-u",
+        "1",
+        "-t",
+        "1s",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("unreachable"), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_writes_json_and_exit_code_follows_thresholds() {
+    let host = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let json = dir.path().join("report.json");
+    let o = cicada(&[
+        "run",
+        path.to_str().unwrap(),
+        "-H",
+        &host,
+        "-u",
+        "3",
+        "-r",
+        "100",
+        "-t",
+        "1500ms",
+        "--json",
+        json.to_str().unwrap(),
+        "--threshold",
+        "error_rate<1%",
+        "--threshold",
+        "GET /x: p95<5s",
+        "-q",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains(&format!("target {host}")), "{t}");
+    assert!(t.contains("Total requests:") && t.contains("P95"), "{t}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["aggregated"]["requests"].as_u64().unwrap() > 10);
+    assert_eq!(report["verdict"]["passed"], true);
+
+    let o = cicada(&[
+        "run",
+        path.to_str().unwrap(),
+        "-H",
+        &host,
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--threshold",
+        "p95<1us",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL p95<1us"), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_writes_the_report() {
+    let host = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let json = dir.path().join("report.json");
+    let child = tokio::process::Command::new(bin())
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "-H",
+            &host,
+            "-u",
+            "2",
+            "-r",
+            "100",
+            "-t",
+            "60s",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["run"]["interrupted"], true);
+    assert!(report["aggregated"]["requests"].as_u64().unwrap() > 0);
+}
