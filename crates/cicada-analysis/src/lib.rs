@@ -6,6 +6,7 @@
 //! - [`usl`]: the Universal Scalability Law fit of throughput vs concurrency.
 //! - [`capacity`]: the capacity search (`cicada capacity`) as a state machine.
 //! - [`findings`]: ranked bottleneck findings and the generator-health verdict.
+//! - [`scaling`]: auto-scaling probes and checks.
 //!
 //! Every part is a library the engine and the CLI call; the results are the plain data types
 //! of [`cicada_report::analysis_model`], rendered with the rest of the run report.
@@ -15,4 +16,5 @@ pub mod findings;
 pub mod http_get;
 pub mod prom;
 pub mod resources;
+pub mod scaling;
 pub mod usl;

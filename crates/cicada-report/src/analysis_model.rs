@@ -386,4 +386,8 @@ pub struct ScalingCheck {
     pub unit: String,
     /// Why it passed or failed, in one sentence with numbers.
     pub reason: String,
+    /// True when the run gave the check nothing to judge (e.g. the load never dropped, so
+    /// scale-in could not be seen); a skipped check counts as passed.
+    #[serde(default)]
+    pub skipped: bool,
 }
