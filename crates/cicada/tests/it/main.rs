@@ -4,5 +4,6 @@ mod util;
 
 mod bad_input;
 mod behaviour;
+mod examples;
 mod load;
 mod measurement;
