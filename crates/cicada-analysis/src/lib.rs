@@ -7,6 +7,7 @@
 //! - [`capacity`]: the capacity search (`cicada capacity`) as a state machine.
 //! - [`findings`]: ranked bottleneck findings and the generator-health verdict.
 //! - [`scaling`]: auto-scaling probes and checks.
+//! - [`server_timing`]: `Server-Timing` headers turned into per-second database shares.
 //!
 //! Every part is a library the engine and the CLI call; the results are the plain data types
 //! of [`cicada_report::analysis_model`], rendered with the rest of the run report.
@@ -17,4 +18,5 @@ pub mod http_get;
 pub mod prom;
 pub mod resources;
 pub mod scaling;
+pub mod server_timing;
 pub mod usl;

@@ -98,9 +98,17 @@ fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<(Vec<u64
 
 /// Seconds in which connections in use reached 95 % of the pool's maximum.
 fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Vec<u64> {
-    let in_use = input.series(cfg.metrics.pool_in_use.as_ref(), |s| {
-        *s == SeriesStat::Gauge
-    });
+    let in_use: Vec<&MetricSeries> = input
+        .series(cfg.metrics.pool_in_use.as_ref(), |s| {
+            *s == SeriesStat::Gauge
+        })
+        .into_iter()
+        .filter(|s| {
+            s.labels
+                .get("state")
+                .is_none_or(|st| matches!(st.as_str(), "in_use" | "busy" | "active" | "used"))
+        })
+        .collect();
     let max = input.series(cfg.metrics.pool_max.as_ref(), |s| *s == SeriesStat::Gauge);
     let mut out = Vec::new();
     for u in &in_use {
@@ -418,5 +426,69 @@ mod tests {
         ]);
         input.scraped = Some(&busy);
         assert!(pool_saturated(&input, &FindingsConfig::default()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod dryad_exposition {
+    //! The rules read dryad's own metric names through the real parser and accumulator.
+    use super::super::test_support::*;
+    use super::*;
+    use crate::prom::{MetricSelector, SeriesAccumulator, parse_text};
+
+    fn dryad_metrics(t: u64) -> String {
+        // From 20 s on every connection is in use and acquisitions wait 50–100 ms.
+        let saturated = t >= 20;
+        let (in_use, idle) = if saturated { (8, 0) } else { (3, 5) };
+        let n = t * 100;
+        let slow = if saturated { (t - 19) * 100 } else { 0 };
+        format!(
+            "# HELP dryad_db_pool_max_connections Configured pool maximum.\n\
+             # TYPE dryad_db_pool_max_connections gauge\ndryad_db_pool_max_connections 8\n\
+             # TYPE dryad_db_pool_connections gauge\n\
+             dryad_db_pool_connections{{state=\"in_use\"}} {in_use}\n\
+             dryad_db_pool_connections{{state=\"idle\"}} {idle}\n\
+             # TYPE dryad_db_pool_acquire_wait_seconds histogram\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"0.001\"}} {}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"0.05\"}} {}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"0.1\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"+Inf\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_sum 0\n\
+             dryad_db_pool_acquire_wait_seconds_count {n}\n\
+             # TYPE dryad_queue_depth gauge\ndryad_queue_depth 0\n",
+            n - slow,
+            n - slow
+        )
+    }
+
+    #[test]
+    fn dryad_pool_metrics_are_recognised_by_default() {
+        let report = ReportBuilder::ramp_and_hold(40, 20.0).build(|_, u| Second {
+            rps: u * 5.0,
+            p95_ms: 30.0,
+            ..Second::default()
+        });
+        let mut acc = SeriesAccumulator::new(MetricSelector::all(), &[0.5, 0.95, 0.99]);
+        for t in 1..=40 {
+            acc.add_scrape(t as f64, &parse_text(&dryad_metrics(t)).unwrap());
+        }
+        let scraped = acc.into_scraped("http://127.0.0.1:8000/metrics", 40, 0, None);
+        let mut input = FindingsInput::new(&report);
+        input.scraped = Some(&scraped);
+        let f = pool_saturated(&input, &FindingsConfig::default()).expect("pool finding");
+        // Full from 20 s (21 samples), waits in the (50, 100] ms bucket from 20 s.
+        assert!(
+            f.summary.contains("every connection was in use in 21 s"),
+            "{}",
+            f.summary
+        );
+        assert!(f.summary.contains("took up to 97.5 ms"), "{}", f.summary);
+        assert_eq!(f.window, Some(TimeWindow::new(19.0, 40.0)));
+        let db = database_bound(&input, &FindingsConfig::default()).expect("database finding");
+        assert!(
+            db.summary.contains("dryad_db_pool_acquire_wait_seconds"),
+            "{}",
+            db.summary
+        );
     }
 }

@@ -36,7 +36,8 @@ pub struct MetricNames {
     /// Histograms of the time spent waiting for a database connection, e.g.
     /// `dryad_db_pool_acquire_seconds` (seconds, as Prometheus convention has it).
     pub pool_acquire_wait: Option<MetricSelector>,
-    /// Gauges of connections in use.
+    /// Gauges of connections in use. A series with a `state` label counts only when the state
+    /// is `in_use`, `busy`, `active` or `used` (so `pool_connections{state="idle"}` does not).
     pub pool_in_use: Option<MetricSelector>,
     /// Gauges of the pool's maximum size.
     pub pool_max: Option<MetricSelector>,
@@ -69,11 +70,24 @@ impl MetricNames {
 
 impl Default for MetricNames {
     fn default() -> Self {
+        // Matches dryad's names (`dryad_queue_depth`, `dryad_db_pool_acquire_wait_seconds`,
+        // `dryad_db_pool_connections{state="in_use"}`, `dryad_db_pool_max_connections`) and the
+        // common spellings of other services.
         Self::new(
             &["*queue_depth", "*queue_length", "*queue_size"],
             &["*pool_acquire*seconds", "*pool_wait*seconds"],
-            &["*pool_in_use", "*pool_connections_in_use", "*pool_busy"],
-            &["*pool_max", "*pool_size", "*pool_connections_max"],
+            &[
+                "*pool_in_use",
+                "*pool_connections_in_use",
+                "*pool_busy",
+                "*pool_connections",
+            ],
+            &[
+                "*pool_max",
+                "*pool_max_connections",
+                "*pool_connections_max",
+                "*pool_max_size",
+            ],
         )
         .expect("built-in patterns are valid")
     }
