@@ -1,0 +1,209 @@
+//! The Kubernetes manifests in deploy/k8s parse, hang together (labels, ports, names, secret
+//! keys), and only use flags that dryad and cicada really have.
+
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn k8s_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s")
+}
+
+fn load(file: &str) -> Vec<Yaml> {
+    let path = k8s_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn one(file: &str, kind: &str) -> Yaml {
+    load(file)
+        .into_iter()
+        .find(|d| d["kind"].as_str() == Some(kind))
+        .unwrap_or_else(|| panic!("{file} has no {kind}"))
+}
+
+fn s<'a>(y: &'a Yaml, what: &str) -> &'a str {
+    y.as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {y:?}"))
+}
+
+fn container<'a>(workload: &'a Yaml, name: &str) -> &'a Yaml {
+    workload["spec"]["template"]["spec"]["containers"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+/// Long flags (`--name` or `--name=value`) in a list of arguments or a shell script.
+fn long_flags(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(|w| w.split('=').next().unwrap().to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// True when `flag` is a clap `long` field (or `long = "flag"`) in the given source file.
+fn has_flag(source: &str, flag: &str) -> bool {
+    let field = flag.replace('-', "_");
+    source.contains(&format!("pub {field}:")) || source.contains(&format!("long = \"{flag}\""))
+}
+
+#[test]
+fn every_manifest_parses_and_names_its_namespace() {
+    let mut files = 0;
+    for entry in std::fs::read_dir(k8s_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            files += 1;
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            for doc in load(&name) {
+                assert!(doc["apiVersion"].as_str().is_some(), "{name}: apiVersion");
+                let kind = s(&doc["kind"], "kind");
+                if kind != "Kustomization" && kind != "Namespace" {
+                    assert_eq!(
+                        doc["metadata"]["namespace"].as_str(),
+                        Some("dryad"),
+                        "{name} {kind}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(files >= 7, "{files} manifests");
+    // Everything the kustomization lists exists.
+    let k = one("kustomization.yaml", "Kustomization");
+    for r in k["resources"].as_vec().unwrap() {
+        assert!(k8s_dir().join(s(r, "resource")).exists(), "{r:?}");
+    }
+}
+
+#[test]
+fn the_deployment_probes_ready_and_health_and_reads_the_database_url_from_the_secret() {
+    let d = one("dryad-deployment.yaml", "Deployment");
+    let c = container(&d, "dryad");
+    let port_name = s(&c["ports"][0]["name"], "port name");
+    assert_eq!(c["ports"][0]["containerPort"].as_i64(), Some(8000));
+    assert_eq!(
+        s(&c["readinessProbe"]["httpGet"]["path"], "readiness"),
+        "/ready"
+    );
+    assert_eq!(
+        s(&c["livenessProbe"]["httpGet"]["path"], "liveness"),
+        "/health"
+    );
+    assert_eq!(
+        s(&c["readinessProbe"]["httpGet"]["port"], "readiness port"),
+        port_name
+    );
+    for kind in ["requests", "limits"] {
+        for r in ["cpu", "memory"] {
+            assert!(
+                !c["resources"][kind][r].is_badvalue(),
+                "resources.{kind}.{r}"
+            );
+        }
+    }
+    let secret = one("secret.example.yaml", "Secret");
+    let env = c["env"].as_vec().unwrap();
+    for (var, required) in [("DATABASE_URL", true), ("DRYAD_JWT_SECRET", true)] {
+        let e = env
+            .iter()
+            .find(|e| e["name"].as_str() == Some(var))
+            .unwrap_or_else(|| panic!("no env {var}"));
+        let r = &e["valueFrom"]["secretKeyRef"];
+        assert_eq!(
+            r["name"].as_str(),
+            secret["metadata"]["name"].as_str(),
+            "{var}"
+        );
+        let key = s(&r["key"], "key");
+        assert_eq!(
+            !secret["stringData"][key].is_badvalue(),
+            required,
+            "secret has {key}"
+        );
+    }
+    let url = s(&secret["stringData"]["database-url"], "url");
+    assert!(url.starts_with("postgres://"), "{url}");
+    // Listens on all interfaces, and every flag is one dryad has.
+    let args: Vec<&str> = c["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| s(a, "arg"))
+        .collect();
+    assert_eq!(args[0], "serve");
+    assert!(args.contains(&"--bind=0.0.0.0:8000"));
+    let dryad_cli =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../dryad/src/cli.rs"))
+            .unwrap();
+    for flag in long_flags(&args.join(" ")) {
+        assert!(has_flag(&dryad_cli, &flag), "dryad has no --{flag}");
+    }
+}
+
+#[test]
+fn the_service_and_the_autoscaler_point_at_the_deployment() {
+    let d = one("dryad-deployment.yaml", "Deployment");
+    let labels = &d["spec"]["template"]["metadata"]["labels"];
+    let svc = one("dryad-service.yaml", "Service");
+    for (k, v) in svc["spec"]["selector"].as_hash().unwrap() {
+        assert_eq!(&labels[s(k, "label")], v, "selector {k:?}");
+    }
+    let port_names: Vec<&str> = container(&d, "dryad")["ports"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|p| s(&p["name"], "port"))
+        .collect();
+    assert!(port_names.contains(&s(&svc["spec"]["ports"][0]["targetPort"], "targetPort")));
+
+    let hpa = one("dryad-hpa.yaml", "HorizontalPodAutoscaler");
+    assert_eq!(s(&hpa["apiVersion"], "api"), "autoscaling/v2");
+    let target = &hpa["spec"]["scaleTargetRef"];
+    assert_eq!(target["kind"].as_str(), Some("Deployment"));
+    assert_eq!(target["name"].as_str(), d["metadata"]["name"].as_str());
+    let metric = &hpa["spec"]["metrics"][0];
+    assert_eq!(metric["resource"]["name"].as_str(), Some("cpu"));
+    let min = hpa["spec"]["minReplicas"].as_i64().unwrap();
+    let max = hpa["spec"]["maxReplicas"].as_i64().unwrap();
+    assert!(1 <= min && min < max, "{min}..{max}");
+}
+
+#[test]
+fn the_load_job_is_bounded_and_uses_real_cicada_flags() {
+    let job = one("cicada-worker-job.yaml", "Job");
+    let spec = &job["spec"];
+    assert!(
+        spec["activeDeadlineSeconds"]
+            .as_i64()
+            .is_some_and(|s| s > 0 && s <= 3600)
+    );
+    assert_eq!(spec["backoffLimit"].as_i64(), Some(0));
+    assert_eq!(
+        spec["template"]["spec"]["restartPolicy"].as_str(),
+        Some("Never")
+    );
+    let c = container(&job, "cicada");
+    let script = s(&c["args"][0], "script");
+    assert!(script.contains("cicada run "), "{script}");
+    assert!(
+        script.contains("--run-time"),
+        "the run must bound itself: {script}"
+    );
+    let cli = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../cicada-cli/src/cli.rs"),
+    )
+    .unwrap();
+    for flag in long_flags(script) {
+        assert!(has_flag(&cli, &flag), "cicada has no --{flag}");
+    }
+    // The generator's CPU is reserved, not best effort.
+    assert_eq!(
+        c["resources"]["requests"]["cpu"],
+        c["resources"]["limits"]["cpu"]
+    );
+}
