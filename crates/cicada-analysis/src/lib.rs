@@ -10,8 +10,10 @@
 //! - [`server_timing`]: `Server-Timing` headers turned into per-second database shares.
 //!
 //! Every part is a library the engine and the CLI call; the results are the plain data types
-//! of [`cicada_report::analysis_model`], rendered with the rest of the run report.
+//! of [`cicada_report::analysis_model`], rendered with the rest of the run report. At the end
+//! of a run, [`attach_analysis`] puts what was collected into the report and ranks the findings.
 
+mod attach;
 pub mod capacity;
 pub mod findings;
 pub mod http_get;
@@ -20,3 +22,5 @@ pub mod resources;
 pub mod scaling;
 pub mod server_timing;
 pub mod usl;
+
+pub use attach::{Collected, attach_analysis};
