@@ -65,14 +65,18 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     if let Some(s) = status {
         s.abort();
     }
-    let report = match result {
-        Ok(r) => r,
+    match result {
+        Ok(report) => finish(&args, &report),
+        Err(RunError::Failed { message, partial }) => {
+            eprintln!("error: the run failed: {message}; writing the partial report");
+            finish(&args, &partial);
+            exit::INTERNAL
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::INTERNAL;
+            exit::INTERNAL
         }
-    };
-    finish(&args, &report)
+    }
 }
 
 fn finish(args: &RunArgs, report: &RunReport) -> i32 {

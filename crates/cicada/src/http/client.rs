@@ -133,6 +133,8 @@ impl UserClient {
 
     /// Send a request and read the response (the whole body when `want_body`, else counting
     /// its bytes), all within the request timeout; connect time is bounded by its own timeout.
+    /// A request that a reused connection could not take (the server had closed it) is sent
+    /// once more on a fresh connection, as browsers do.
     pub async fn send(
         &mut self,
         mut request: http::Request<Full<Bytes>>,
@@ -145,10 +147,6 @@ impl UserClient {
         if expired || self.sender.as_ref().is_some_and(|s| s.is_closed()) {
             self.sender = None;
         }
-        let mut connect = None;
-        if self.sender.is_none() {
-            connect = Some(self.connect().await?);
-        }
         request
             .headers_mut()
             .insert(http::header::HOST, self.settings.host_header.clone());
@@ -159,19 +157,62 @@ impl UserClient {
         }
         let timeout = self.settings.request_timeout;
         let started = Instant::now();
-        let sender = self.sender.as_mut().expect("connected above");
-        let exchange = async {
-            sender.ready().await.map_err(|e| (classify(&e), None))?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| (classify(&e), None))?;
-            let ttfb = started.elapsed();
-            let (parts, mut body) = response.into_parts();
+        let mut connect = None;
+        let mut pending = Some(request);
+        let mut response = None;
+        for attempt in 0..2 {
+            let fresh = self.sender.is_none();
+            if fresh {
+                let took = self.connect().await.map_err(|mut f| {
+                    f.connect = connect;
+                    f
+                })?;
+                connect = Some(connect.unwrap_or_default() + took);
+            }
+            let sender = self.sender.as_mut().expect("connected above");
+            let request = pending.take().expect("a request to send");
+            let head = async {
+                if let Err(e) = sender.ready().await {
+                    return Err((e, Some(request)));
+                }
+                sender.try_send_request(request).await.map_err(|mut e| {
+                    let unsent = e.take_message();
+                    (e.into_error(), unsent)
+                })
+            };
+            let remaining = timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(remaining, head).await {
+                Ok(Ok(r)) => {
+                    response = Some(r);
+                    break;
+                }
+                Ok(Err((e, unsent))) => {
+                    self.sender = None;
+                    match unsent {
+                        Some(r) if attempt == 0 && !fresh => pending = Some(r),
+                        _ => return Err(failure(classify(&e), None, connect)),
+                    }
+                }
+                Err(_) => {
+                    self.sender = None;
+                    return Err(timed_out(timeout, None, connect));
+                }
+            }
+        }
+        let Some(response) = response else {
+            return Err(failure(
+                (FailureKind::Connection, "connection closed".to_string()),
+                None,
+                connect,
+            ));
+        };
+        let ttfb = started.elapsed();
+        let (parts, mut body) = response.into_parts();
+        let read_body = async {
             let mut bytes = 0u64;
             let mut collected = want_body.then(BytesMut::new);
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| (classify(&e), Some(ttfb)))?;
+                let frame = frame?;
                 if let Ok(data) = frame.into_data() {
                     bytes += data.len() as u64;
                     if let Some(buf) = collected.as_mut() {
@@ -179,41 +220,56 @@ impl UserClient {
                     }
                 }
             }
-            Ok::<_, ((FailureKind, String), Option<Duration>)>(HttpResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body: collected.map(BytesMut::freeze),
-                bytes,
-                ttfb,
-                connect,
-            })
+            Ok::<_, hyper::Error>((bytes, collected))
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(response)) => {
-                self.cookies.store(&response.headers);
-                Ok(response)
-            }
-            Ok(Err(((kind, message), ttfb))) => {
-                self.sender = None;
-                Err(HttpFailure {
-                    kind,
-                    message,
+        let remaining = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(remaining, read_body).await {
+            Ok(Ok((bytes, collected))) => {
+                self.cookies.store(&parts.headers);
+                Ok(HttpResponse {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: collected.map(BytesMut::freeze),
+                    bytes,
                     ttfb,
                     connect,
                 })
             }
+            Ok(Err(e)) => {
+                self.sender = None;
+                Err(failure(classify(&e), Some(ttfb), connect))
+            }
             Err(_) => {
                 // The connection is in an unknown state: never reuse it.
                 self.sender = None;
-                Err(HttpFailure {
-                    kind: FailureKind::Timeout,
-                    message: format!("request timed out after {}", format_duration(timeout)),
-                    ttfb: None,
-                    connect,
-                })
+                Err(timed_out(timeout, Some(ttfb), connect))
             }
         }
     }
+}
+
+fn failure(
+    (kind, message): (FailureKind, String),
+    ttfb: Option<Duration>,
+    connect: Option<Duration>,
+) -> HttpFailure {
+    HttpFailure {
+        kind,
+        message,
+        ttfb,
+        connect,
+    }
+}
+
+fn timed_out(timeout: Duration, ttfb: Option<Duration>, connect: Option<Duration>) -> HttpFailure {
+    failure(
+        (
+            FailureKind::Timeout,
+            format!("request timed out after {}", format_duration(timeout)),
+        ),
+        ttfb,
+        connect,
+    )
 }
 
 async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, HttpFailure>

@@ -43,7 +43,7 @@ pub async fn execute(
         }
     };
     let result = vu.client.send(request, req.needs_body).await;
-    let total_us = micros(origin.elapsed());
+    let total_us = micros(origin.elapsed()).max(1);
     match result {
         Err(f) => {
             let sample = Sample {

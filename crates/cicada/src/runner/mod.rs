@@ -89,6 +89,12 @@ pub enum RunError {
     Tls(#[from] TlsError),
     #[error("internal error in the runner: {0}")]
     Internal(String),
+    /// The run failed part-way; what was measured until then is kept.
+    #[error("the run failed: {message}")]
+    Failed {
+        message: String,
+        partial: Box<RunReport>,
+    },
 }
 
 /// State shared by the driver, the users and the handle.

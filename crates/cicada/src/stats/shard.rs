@@ -11,7 +11,8 @@ use super::histogram::{Hist, new_hist, record};
 /// What one request measured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
-    /// Total time in µs (from the intended start in the open model).
+    /// Total time in µs (from the intended start in the open model); 0 for a request that was
+    /// never sent (e.g. a template variable without a value), which stays out of the histogram.
     pub total_us: u64,
     /// Time to the response head in µs (0 if none arrived).
     pub ttfb_us: u64,
@@ -134,7 +135,9 @@ impl Shard {
     pub fn record(&self, row: usize, sample: &Sample, failure: Option<(FailureKind, &str)>) {
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         let r = &mut d.rows[row];
-        record(&mut r.hist, sample.total_us);
+        if sample.total_us > 0 {
+            record(&mut r.hist, sample.total_us);
+        }
         r.requests += 1;
         r.bytes += sample.bytes;
         if let Some(c) = sample.connect_us {

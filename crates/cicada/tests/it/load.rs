@@ -173,7 +173,8 @@ async fn users_follow_stages() {
             .unwrap()
     };
     assert!((9..=10).contains(&at(1)), "users at 1s: {}", at(1));
-    assert_eq!(at(2), 10);
+    // The 2 s sample is taken at the start of the ramp down (a late tick may see one user fewer).
+    assert!((8..=10).contains(&at(2)), "users at 2s: {}", at(2));
     // Ramping down to 2 over the last second: stopped users leave after their request.
     let end = report.timeline.last().unwrap().users;
     assert!(end <= 4, "users at the end: {end}");
