@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod behaviour;
+mod connections;
 mod examples;
 mod load;
 mod measurement;

@@ -1,0 +1,94 @@
+//! Connection handling against a raw HTTP/1.1 server that counts connections: one keep-alive
+//! connection per user, transparent reconnects when the server closes, maximum lifetime.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cicada::scenario::LoadSpec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::util::run_toml;
+
+/// Answers `200 ok` to every request; closes after each response when `close_each`.
+/// Returns the URL and the number of accepted connections.
+async fn raw_keepalive_server(close_each: bool) -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.is_err() {
+                            return;
+                        }
+                        if close_each {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+fn bounded(users: u64, iterations: u64) -> LoadSpec {
+    LoadSpec {
+        users: Some(users),
+        spawn_rate: Some(1000.0),
+        iterations: Some(iterations),
+        run_time: Some(Duration::from_secs(20)),
+        ..LoadSpec::default()
+    }
+}
+
+const TASK: &str = "[[users]]\nwait = { constant = \"5ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keep_alive_connection_per_user() {
+    let (host, accepted) = raw_keepalive_server(false).await;
+    let report = run_toml(TASK, &host, bounded(3, 60)).await;
+    assert_eq!(report.aggregated.requests, 60);
+    assert_eq!(report.aggregated.failures, 0);
+    // One per user, plus the pre-flight reachability check.
+    assert_eq!(accepted.load(Ordering::Relaxed), 3 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_closing_connections_is_not_a_failure() {
+    let (host, accepted) = raw_keepalive_server(true).await;
+    let report = run_toml(TASK, &host, bounded(2, 40)).await;
+    assert_eq!(report.aggregated.requests, 40);
+    assert_eq!(report.aggregated.failures, 0, "{:?}", report.failures);
+    assert_eq!(accepted.load(Ordering::Relaxed), 40 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_renewed_after_their_lifetime() {
+    let (host, accepted) = raw_keepalive_server(false).await;
+    let toml = format!("[defaults]\nmax_connection_lifetime = \"100ms\"\n{TASK}");
+    let load = LoadSpec {
+        users: Some(1),
+        spawn_rate: Some(1000.0),
+        run_time: Some(Duration::from_millis(1000)),
+        ..LoadSpec::default()
+    };
+    let report = run_toml(&toml, &host, load).await;
+    assert_eq!(report.aggregated.failures, 0);
+    let n = accepted.load(Ordering::Relaxed);
+    assert!((6..=13).contains(&n), "{n} connections in 1 s with a 100 ms lifetime");
+    assert!(report.aggregated.connect_mean_ms.is_some());
+}
