@@ -34,6 +34,11 @@ def parse_args(argv):
                    help="seconds to wait for all idle users to connect")
     p.add_argument("--latency-rate", type=int, default=200, help="req/s for the latency test")
     p.add_argument("--latency-seconds", type=int, default=20, help="length of each latency run")
+    p.add_argument("--nice", type=int, default=0,
+                   help="nice level of targets and generators in throughput and idle runs "
+                        "(negative raises priority over other work on a shared machine; root only)")
+    p.add_argument("--latency-nice", type=int, default=0,
+                   help="nice level of the slow server and generators in latency runs")
     p.add_argument("--cicada", default=os.environ.get("CICADA_BIN"), help="cicada binary")
     p.add_argument("--goose", default=os.environ.get("GOOSE_BIN"), help="bench-goose binary")
     p.add_argument("--slow-server", default=os.environ.get("SLOW_SERVER_BIN"),
@@ -74,7 +79,8 @@ def main(argv):
           f"load average at start {results['loadavg_start']}.", ""]
 
     if "throughput" in which:
-        recs = sections.throughput(tools, args.reps, args.seconds, args.connections, args.out)
+        recs = sections.throughput(tools, args.reps, args.seconds, args.connections, args.out,
+                                   args.nice)
         summary = report.throughput_summary(recs, order)
         results["throughput"] = {"runs": recs, "summary": summary}
         md += [f"### Throughput and cost ({args.connections} connections, {args.seconds} s, "
@@ -82,7 +88,8 @@ def main(argv):
     if "idle" in which:
         idle_tools = [t for t in tools if t.has_users]
         counts = [int(n) for n in args.idle_users.split(",")]
-        recs = sections.idle_memory(idle_tools, counts, args.idle_wait, args.idle_limit, 3.0, args.out)
+        recs = sections.idle_memory(idle_tools, counts, args.idle_wait, args.idle_limit, 3.0, args.out,
+                                    args.nice)
         summary = report.idle_summary(recs, order)
         results["idle"] = {"runs": recs, "summary": summary}
         md += [f"### Memory per idle user (waits {args.idle_wait} s, users asked at N/s)", "",
@@ -92,7 +99,7 @@ def main(argv):
             print("skipping latency: slow-server binary not found (--slow-server)", flush=True)
         else:
             recs = sections.latency(tools, args.reps, args.latency_seconds, args.latency_rate,
-                                    args.slow_server, args.out)
+                                    args.slow_server, args.out, args.latency_nice)
             summary = report.latency_summary(recs, order)
             results["latency"] = {"runs": recs, "summary": summary}
             md += [f"### Latency overhead (10 ms server, ~{args.latency_rate} req/s, "

@@ -26,16 +26,24 @@ class Finished:
         self.stderr = stderr
 
 
-def _spawn(cmd, core, out, env):
+def pinned(cmd, core, nice=0):
+    """`cmd` pinned to one core with taskset, at a nice level when asked (0: unchanged)."""
+    prefix = ["nice", "-n", str(nice)] if nice else []
+    return prefix + ["taskset", "-c", str(core)] + list(cmd)
+
+
+def _spawn(cmd, core, out, env, nice):
     stdout = os.path.join(out, "stdout.txt")
     stderr = os.path.join(out, "stderr.txt")
+    full = pinned(cmd, core, nice)
     with open(os.path.join(out, "command.txt"), "w", encoding="utf-8") as f:
-        f.write(" ".join(["taskset", "-c", str(core)] + cmd) + "\n")
+        f.write(" ".join(full) + "\n")
     full_env = dict(os.environ)
     full_env.update(env or {})
     with open(stdout, "wb") as so, open(stderr, "wb") as se:
-        proc = subprocess.Popen(["taskset", "-c", str(core)] + cmd, stdout=so, stderr=se,
-                                stdin=subprocess.DEVNULL, env=full_env, cwd=out)
+        # nice and taskset exec the tool, so the PID is the tool's own.
+        proc = subprocess.Popen(full, stdout=so, stderr=se, stdin=subprocess.DEVNULL,
+                                env=full_env, cwd=out)
     return proc, stdout, stderr
 
 
@@ -65,14 +73,14 @@ def _reap(proc, started, deadline, stop_signal, probe, tick):
 
 
 def run_bounded(cmd, core, out, seconds, stop_signal="SIGINT", env=None, grace=30, probe=None,
-                tick=0.25):
+                tick=0.25, nice=0):
     """Run `cmd` pinned to `core`; it should stop by itself after `seconds`, else it is stopped.
 
     CPU seconds are the kernel's rusage of the reaped process: all threads, whole lifetime.
     """
     os.makedirs(out, exist_ok=True)
     started = time.monotonic()
-    proc, stdout, stderr = _spawn(cmd, core, out, env)
+    proc, stdout, stderr = _spawn(cmd, core, out, env, nice)
     usage, samples = _reap(proc, started, started + seconds + grace, stop_signal, probe, tick)
     wall = time.monotonic() - started
     return Finished(proc.returncode, wall, usage.ru_utime + usage.ru_stime, samples,
@@ -92,7 +100,8 @@ def steady_window(samples, seconds, skip_s=2.0, tail_s=1.0):
     return window
 
 
-def run_until_connected(cmd, core, out, port, users, limit_s, settle_s, stop_signal, env=None):
+def run_until_connected(cmd, core, out, port, users, limit_s, settle_s, stop_signal, env=None,
+                        nice=0):
     """Start `cmd`, watch the target's established connections until `users` are open (or
     `limit_s` passes), let it settle `settle_s`, read RSS, then stop it.
 
@@ -100,7 +109,7 @@ def run_until_connected(cmd, core, out, port, users, limit_s, settle_s, stop_sig
     """
     os.makedirs(out, exist_ok=True)
     started = time.monotonic()
-    proc, stdout, stderr = _spawn(cmd, core, out, env)
+    proc, stdout, stderr = _spawn(cmd, core, out, env, nice)
     first = full = None
     reached = 0
     samples = []

@@ -48,10 +48,10 @@ def _probe(nginx):
     return probe
 
 
-def throughput(tools, reps, seconds, connections, out_root):
+def throughput(tools, reps, seconds, connections, out_root, nice=0):
     """Every tool against nginx, `reps` rounds, tools interleaved within a round."""
     records = []
-    nginx = Nginx(os.path.join(BENCH, "nginx", "nginx.conf"), TARGET_CORE)
+    nginx = Nginx(os.path.join(BENCH, "nginx", "nginx.conf"), TARGET_CORE, nice)
     try:
         _log(f"nginx on {nginx.url} (worker pid {nginx.worker}, core {TARGET_CORE})")
         for rep in range(1, reps + 1):
@@ -63,7 +63,7 @@ def throughput(tools, reps, seconds, connections, out_root):
                 cmd = tool.throughput_cmd(nginx.url, connections, seconds, out)
                 probe = _probe(nginx)
                 finished = run_bounded(cmd, GENERATOR_CORE, out, seconds, tool.stop_signal,
-                                       tool.env, probe=probe)
+                                       tool.env, probe=probe, nice=nice)
                 target_cpu = cpu_seconds(nginx.worker) - target0
                 parsed, error = _parsed(tool, out, finished)
                 window = steady_window(finished.samples, seconds)
@@ -100,10 +100,10 @@ def throughput(tools, reps, seconds, connections, out_root):
     return records
 
 
-def idle_memory(tools, user_counts, wait, limit_s, settle_s, out_root):
+def idle_memory(tools, user_counts, wait, limit_s, settle_s, out_root, nice=0):
     """RSS with N idle users (waits of `wait` seconds) minus RSS with one, per user."""
     records = []
-    nginx = Nginx(os.path.join(BENCH, "nginx", "nginx.conf"), TARGET_CORE)
+    nginx = Nginx(os.path.join(BENCH, "nginx", "nginx.conf"), TARGET_CORE, nice)
     try:
         for tool in tools:
             env = dict(tool.env or {})
@@ -114,7 +114,7 @@ def idle_memory(tools, user_counts, wait, limit_s, settle_s, out_root):
                 load = loadavg()
                 cmd = tool.idle_cmd(nginx.url, users, users, int(limit_s + settle_s + 30), out)
                 res = run_until_connected(cmd, GENERATOR_CORE, out, nginx.port, users, limit_s,
-                                          settle_s, tool.stop_signal, env)
+                                          settle_s, tool.stop_signal, env, nice)
                 rec = {"section": "idle", "tool": tool.name, "users": users, "spawn_rate": users,
                        "loadavg": load, "command": " ".join(cmd), **res}
                 records.append(rec)
@@ -126,10 +126,10 @@ def idle_memory(tools, user_counts, wait, limit_s, settle_s, out_root):
     return records
 
 
-def latency(tools, reps, seconds, rate, slow_server_bin, out_root):
+def latency(tools, reps, seconds, rate, slow_server_bin, out_root, nice=0):
     """Every tool against the 10 ms server at about `rate` req/s: its p50/p99 minus the server's."""
     records = []
-    server = SlowServer(slow_server_bin, TARGET_CORE)
+    server = SlowServer(slow_server_bin, TARGET_CORE, nice=nice)
     try:
         _log(f"slow_server on {server.url}")
         for rep in range(1, reps + 1):
@@ -140,7 +140,7 @@ def latency(tools, reps, seconds, rate, slow_server_bin, out_root):
                 server.served(reset=True)
                 cmd = tool.latency_cmd(server.url, rate, seconds, out)
                 finished = run_bounded(cmd, GENERATOR_CORE, out, seconds, tool.stop_signal,
-                                       tool.env)
+                                       tool.env, nice=nice)
                 served = server.served(reset=True)
                 parsed, error = _parsed(tool, out, finished)
                 rec = {"section": "latency", "tool": tool.name, "rep": rep, "loadavg": load,

@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 from procfs import children
+from runner import pinned
 
 
 def free_port():
@@ -38,7 +39,7 @@ def _wait_accepting(port, proc, what, timeout=10.0):
 class Nginx:
     """nginx from the conf in bench/nginx, in a temporary prefix, one worker pinned to `core`."""
 
-    def __init__(self, conf_template, core):
+    def __init__(self, conf_template, core, nice=0):
         self.prefix = tempfile.mkdtemp(prefix="cicada-bench-nginx-")
         os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
         self.port = free_port()
@@ -49,7 +50,7 @@ class Nginx:
             f.write(conf)
         self.log = open(os.path.join(self.prefix, "stderr.log"), "w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(core), "nginx", "-p", self.prefix, "-c", self.conf],
+            pinned(["nginx", "-p", self.prefix, "-c", self.conf], core, nice),
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         _wait_accepting(self.port, self.proc, "nginx")
@@ -74,9 +75,9 @@ class Nginx:
 class SlowServer:
     """bench/slow_server: answers after a fixed delay and reports its own latency at /__stats."""
 
-    def __init__(self, binary, core, delay_ms=10):
+    def __init__(self, binary, core, delay_ms=10, nice=0):
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(core), binary, "--addr", "127.0.0.1:0", "--delay-ms", str(delay_ms)],
+            pinned([binary, "--addr", "127.0.0.1:0", "--delay-ms", str(delay_ms)], core, nice),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         first = self.proc.stdout.readline().strip()

@@ -171,34 +171,31 @@ class Goose(Tool):
 
 
 def parse_goose_report(path):
-    """Goose's JSON report: the aggregated request row (times in whole milliseconds)."""
+    """Goose's JSON report: its "Aggregated" rows (Goose keeps whole milliseconds)."""
     try:
         data = json.loads(_read(path))
     except (OSError, json.JSONDecodeError) as e:
         raise ParseError(f"Goose report unreadable at {path}: {e}") from e
-    rows = data.get("raw_request_metrics") or data.get("request_metrics") or []
-    agg = next((r for r in rows if str(r.get("method", "")).lower() == "aggregated"), None)
-    if agg is None and rows:
-        agg = rows[-1]
-    if agg is None:
-        raise ParseError(f"no request rows in Goose report {path}")
-    requests = int(agg.get("number_of_requests", 0))
-    failures = int(agg.get("number_of_failures", 0))
-    rps = float(agg.get("requests_per_second", 0.0))
-    percentiles = {}
-    for row in data.get("raw_response_metrics") or data.get("response_metrics") or []:
-        if str(row.get("method", "")).lower() == "aggregated":
-            percentiles = row.get("percentiles", {}) or {}
-    def pct(key):
-        v = percentiles.get(key)
-        return None if v is None else float(v)
+
+    def aggregated(key):
+        rows = data.get(key) or []
+        row = next((r for r in rows if r.get("name") == "Aggregated"), None)
+        if row is None:
+            raise ParseError(f"no Aggregated row in {key} of Goose report {path}")
+        return row
+
+    req = aggregated("raw_request_metrics")
+    resp = aggregated("raw_response_metrics")
+    requests = int(req["number_of_requests"])
+    rps = float(req["requests_per_second"])
+    pct = lambda k: None if resp.get(k) is None else float(resp[k])
     return {
         "requests": requests,
-        "failures": failures,
+        "failures": int(req["number_of_failures"]),
         "duration_s": requests / rps if rps else None,
         "rps": rps,
-        "p50_ms": pct("50"),
-        "p99_ms": pct("99"),
+        "p50_ms": pct("percentile_50"),
+        "p99_ms": pct("percentile_99"),
     }
 
 

@@ -33,7 +33,9 @@ fn main() {
     let args = match args::Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(message) => {
-            eprintln!("slow-server: {message}\nusage: slow-server [--addr 127.0.0.1:0] [--delay-ms 10]");
+            eprintln!(
+                "slow-server: {message}\nusage: slow-server [--addr 127.0.0.1:0] [--delay-ms 10]"
+            );
             std::process::exit(2);
         }
     };
@@ -77,7 +79,10 @@ async fn handle(
     stats: Arc<ServedLatency>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() == "/__stats" {
-        let reset = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "reset"));
+        let reset = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "reset"));
         let body = stats.json(reset);
         return Ok(Response::builder()
             .header("content-type", "application/json")

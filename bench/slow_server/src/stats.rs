@@ -20,7 +20,9 @@ impl ServedLatency {
     }
 
     pub fn record(&self, elapsed: Duration) {
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let mut h = self.histogram.lock().unwrap_or_else(|p| p.into_inner());
         h.saturating_record(us);
     }
