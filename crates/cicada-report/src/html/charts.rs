@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::Section;
+use super::{Section, name_html};
 use crate::escape::escape;
 use crate::format::fmt_ms_bare;
 use crate::model::{DistributionPoint, Percentiles, RequestStats, RunReport};
@@ -277,7 +277,7 @@ fn tail_table(r: &RunReport) -> String {
     );
     let row = |t: &mut String, label: &str, s: &RequestStats| {
         let p = &s.percentiles;
-        let _ = write!(t, "<tr><td class=\"name\">{}</td>", escape(label));
+        let _ = write!(t, "<tr><td class=\"name\">{}</td>", name_html(label));
         for v in [p.p50, p.p99, p.p99_9, p.p99_99, s.max_ms] {
             let _ = write!(t, "<td class=\"num\">{}</td>", fmt_ms_bare(v));
         }

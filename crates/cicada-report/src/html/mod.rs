@@ -45,6 +45,13 @@ pub fn render_html(report: &RunReport) -> String {
 /// The report page with extra sections (e.g. resources, bottleneck findings) placed among the
 /// standard ones.
 pub fn render_html_with(report: &RunReport, extra: &[(Placement, Section)]) -> String {
+    let stripped;
+    let report = if several_user_types(report) {
+        report
+    } else {
+        stripped = without_user_types(report);
+        &stripped
+    };
     let extra_at = |p: Placement| {
         extra
             .iter()
@@ -105,4 +112,34 @@ pub fn render_html_with(report: &RunReport, extra: &[(Placement, Section)]) -> S
         escape(&report.run.ended_at)
     );
     page
+}
+
+/// True when the request rows belong to more than one user type (only then is the user type
+/// worth showing beside each name).
+fn several_user_types(r: &RunReport) -> bool {
+    let mut types = r.requests.iter().map(|x| x.user_type.as_deref());
+    match types.next() {
+        Some(first) => types.any(|t| t != first),
+        None => false,
+    }
+}
+
+/// The report with user types dropped from rows, for display when there is only one.
+fn without_user_types(r: &RunReport) -> RunReport {
+    let mut r = r.clone();
+    r.requests.iter_mut().for_each(|x| x.user_type = None);
+    r.failures.iter_mut().for_each(|x| x.user_type = None);
+    for sample in &mut r.timeline {
+        sample
+            .by_request
+            .iter_mut()
+            .for_each(|x| x.user_type = None);
+    }
+    r
+}
+
+/// A request name as HTML: escaped, with line-break opportunities after each `/`, so long
+/// paths wrap at segment boundaries rather than mid-word.
+pub(crate) fn name_html(name: &str) -> String {
+    escape(name).replace('/', "/<wbr>")
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::Section;
+use super::{Section, name_html};
 use crate::escape::escape;
 use crate::format::{fmt_count, fmt_ms, fmt_ms_bare, fmt_pct, fmt_rate, fmt_ratio_pct};
 use crate::junit::value_with_unit;
@@ -86,7 +86,7 @@ fn request_row(s: &RequestStats) -> String {
     let mut h = format!(
         "<tr><td>{}</td><td class=\"name\">{user_type}{}</td><td class=\"num\">{}</td><td class=\"{fail_class}\">{}</td>",
         escape(&s.method),
-        escape(&s.name),
+        name_html(&s.name),
         fmt_count(s.requests),
         fmt_count(s.failures)
     );
@@ -148,7 +148,7 @@ pub fn failures_section(r: &RunReport) -> Section {
                 "<tr><td><span class=\"pill kind\">{}</span></td><td class=\"name\">{user_type}{}</td>\
                  <td class=\"msg\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 kind_label(f.kind),
-                escape(&request),
+                name_html(&request),
                 escape(&f.message),
                 fmt_count(f.occurrences),
                 fmt_pct(share)
