@@ -18,6 +18,8 @@ pub mod queue;
 pub mod timeline;
 
 #[cfg(test)]
+mod e2e_cpu;
+#[cfg(test)]
 pub(crate) mod test_support;
 
 use cicada_report::analysis_model::{
