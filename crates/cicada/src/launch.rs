@@ -42,6 +42,8 @@ pub struct LaunchOptions {
     pub stop_timeout: Option<Duration>,
     /// Start even if the target does not answer a TCP connect.
     pub allow_unreachable: bool,
+    /// HTTPS: accept any server certificate.
+    pub insecure: bool,
 }
 
 impl LaunchOptions {
@@ -77,6 +79,7 @@ pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
     config.seed = options.seed.unwrap_or(0);
     config.stop_timeout = options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
     config.check_reachable = !options.allow_unreachable;
+    config.insecure = options.insecure;
     Ok(config)
 }
 

@@ -21,35 +21,40 @@ pub enum UnreachableError {
     Connect { url: String, message: String },
 }
 
-/// Resolve the target's address.
-pub async fn resolve(target: &Target) -> Result<SocketAddr, UnreachableError> {
+/// Resolve the target's addresses (in resolver order).
+pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>, UnreachableError> {
     let fail = |message: String| UnreachableError::Resolve {
         host: target.host.clone(),
         message,
     };
-    let mut addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
-        .map_err(|e| fail(e.to_string()))?;
-    addrs
-        .next()
-        .ok_or_else(|| fail("no address found".to_string()))
+        .map_err(|e| fail(e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(fail("no address found".to_string()));
+    }
+    Ok(addrs)
 }
 
-/// Open (and close) one TCP connection to the target, to fail fast before any load.
+/// Open (and close) one TCP connection to the target, to fail fast before any load. Tries each
+/// address (e.g. `localhost` may resolve to `::1` and `127.0.0.1`) and returns the first that
+/// accepts.
 pub async fn preflight(
     target: &Target,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     timeout: Duration,
-) -> Result<(), UnreachableError> {
-    let fail = |message: String| UnreachableError::Connect {
-        url: target.url.clone(),
-        message,
-    };
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(fail(format!("{e} (connecting to {addr})"))),
-        Err(_) => Err(fail(format!(
-            "no answer within {timeout:?} (connecting to {addr})"
-        ))),
+) -> Result<SocketAddr, UnreachableError> {
+    let mut errors = Vec::new();
+    for addr in addrs {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => return Ok(*addr),
+            Ok(Err(e)) => errors.push(format!("{addr}: {e}")),
+            Err(_) => errors.push(format!("{addr}: no answer within {timeout:?}")),
+        }
     }
+    Err(UnreachableError::Connect {
+        url: target.url.clone(),
+        message: errors.join("; "),
+    })
 }

@@ -49,6 +49,8 @@ pub struct RunConfig {
     pub stop_timeout: Duration,
     /// Connect once before starting and fail with [`RunError::Unreachable`] if that fails.
     pub check_reachable: bool,
+    /// HTTPS: accept any server certificate (`--insecure`).
+    pub insecure: bool,
     /// Stats shards; default: 4 per worker thread.
     pub shards: usize,
     /// Worker threads of the runtime (recorded in the report).
@@ -66,6 +68,7 @@ impl RunConfig {
             seed: 0,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             check_reachable: true,
+            insecure: false,
             shards: workers * 4,
             worker_threads: workers,
         })
@@ -209,12 +212,14 @@ impl Runner {
     /// background on the current Tokio runtime.
     pub async fn start(config: RunConfig) -> Result<RunHandle, RunError> {
         let target = config.target.clone();
-        let addr = resolve(&target).await?;
-        if config.check_reachable {
-            preflight(&target, addr, config.program.defaults.connect_timeout).await?;
-        }
+        let addrs = resolve(&target).await?;
+        let addr = if config.check_reachable {
+            preflight(&target, &addrs, config.program.defaults.connect_timeout).await?
+        } else {
+            addrs[0]
+        };
         let tls = if target.tls {
-            Some(TlsSetup::new(&target.host)?)
+            Some(TlsSetup::new(&target.host, config.insecure)?)
         } else {
             None
         };

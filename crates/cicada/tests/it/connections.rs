@@ -24,14 +24,20 @@ async fn raw_keepalive_server(close_each: bool) -> (String, Arc<AtomicU64>) {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 2048];
                 loop {
-                    let Ok(n) = sock.read(&mut chunk).await else { return };
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
                     buf.extend_from_slice(&chunk[..n]);
                     while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         buf.drain(..end + 4);
-                        if sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.is_err() {
+                        if sock
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                         if close_each {
@@ -55,7 +61,8 @@ fn bounded(users: u64, iterations: u64) -> LoadSpec {
     }
 }
 
-const TASK: &str = "[[users]]\nwait = { constant = \"5ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+const TASK: &str =
+    "[[users]]\nwait = { constant = \"5ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_keep_alive_connection_per_user() {
@@ -89,6 +96,9 @@ async fn connections_are_renewed_after_their_lifetime() {
     let report = run_toml(&toml, &host, load).await;
     assert_eq!(report.aggregated.failures, 0);
     let n = accepted.load(Ordering::Relaxed);
-    assert!((6..=13).contains(&n), "{n} connections in 1 s with a 100 ms lifetime");
+    assert!(
+        (6..=13).contains(&n),
+        "{n} connections in 1 s with a 100 ms lifetime"
+    );
     assert!(report.aggregated.connect_mean_ms.is_some());
 }

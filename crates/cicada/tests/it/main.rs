@@ -8,3 +8,4 @@ mod connections;
 mod examples;
 mod load;
 mod measurement;
+mod tls;
