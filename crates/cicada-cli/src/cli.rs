@@ -24,6 +24,10 @@ pub enum Command {
     /// Validate a scenario file and print the plan, without sending any request.
     #[command(after_help = exit::HELP)]
     Check(CheckArgs),
+    /// Re-render reports (HTML, CSV, JUnit, JSON) from a saved JSON report.
+    Report(crate::cmd::report::ReportArgs),
+    /// Compare two saved runs per request; --fail-on gates make it a CI regression check.
+    Compare(crate::cmd::compare::CompareArgs),
 }
 
 /// `cicada run`.

@@ -46,17 +46,23 @@ pub fn compare(args: CompareArgs) -> i32 {
         }
     };
     let comparison = compare_reports(&base, &new, &args.fail_on);
-    let color = !args.no_color
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::io::stdout().is_terminal();
+    let color =
+        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     print!("{}", comparison.render_table(color));
     if let Some(path) = &args.json
         && let Err(e) = std::fs::write(path, comparison.to_json_pretty())
     {
-        eprintln!("error: cannot write comparison JSON to {}: {e}", path.display());
+        eprintln!(
+            "error: cannot write comparison JSON to {}: {e}",
+            path.display()
+        );
         return exit::INTERNAL;
     }
-    if comparison.passed() { exit::PASS } else { exit::THRESHOLDS_FAILED }
+    if comparison.passed() {
+        exit::PASS
+    } else {
+        exit::THRESHOLDS_FAILED
+    }
 }
 
 #[cfg(test)]
@@ -95,7 +101,10 @@ mod tests {
         assert_eq!(compare(a), exit::THRESHOLDS_FAILED);
         let json = std::fs::read_to_string(dir.path().join("cmp.json")).unwrap();
         assert!(json.contains("\"failed\": true"));
-        assert_eq!(compare(args(b, dir.path().join("nope.json"), &gates)), exit::BAD_INPUT);
+        assert_eq!(
+            compare(args(b, dir.path().join("nope.json"), &gates)),
+            exit::BAD_INPUT
+        );
     }
 
     #[test]

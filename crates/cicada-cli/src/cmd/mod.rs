@@ -1,6 +1,8 @@
 //! One file per subcommand; [`dispatch`] runs the chosen one and returns its exit code.
 
 pub mod check;
+pub mod compare;
+pub mod report;
 pub mod run;
 
 use cicada::launch::LaunchOptions;
@@ -13,6 +15,8 @@ pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::check(args),
+        Command::Report(args) => report::report(args),
+        Command::Compare(args) => compare::compare(args),
     }
 }
 

@@ -37,7 +37,9 @@ pub fn report(args: ReportArgs) -> i32 {
         junit: args.junit,
     };
     if opts == OutputOptions::default() {
-        eprintln!("error: nothing to write: give --html FILE, --csv PREFIX, --junit FILE or --json FILE");
+        eprintln!(
+            "error: nothing to write: give --html FILE, --csv PREFIX, --junit FILE or --json FILE"
+        );
         return exit::BAD_INPUT;
     }
     let report = match read_report(&args.input) {
@@ -51,7 +53,11 @@ pub fn report(args: ReportArgs) -> i32 {
     for e in &errors {
         eprintln!("error: {e}");
     }
-    if errors.is_empty() { exit::PASS } else { exit::INTERNAL }
+    if errors.is_empty() {
+        exit::PASS
+    } else {
+        exit::INTERNAL
+    }
 }
 
 /// Read and parse a saved JSON report, with the file name in the error.
@@ -84,7 +90,10 @@ mod tests {
         };
         assert_eq!(report(args), exit::PASS);
         let html = std::fs::read(dir.path().join("out.html")).unwrap();
-        assert_eq!(html, cicada_report::html::render_html(&original).into_bytes());
+        assert_eq!(
+            html,
+            cicada_report::html::render_html(&original).into_bytes()
+        );
         let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
         assert_eq!(junit, cicada_report::junit::render_junit(&original));
         let stats = std::fs::read_to_string(dir.path().join("out_stats.csv")).unwrap();
@@ -104,14 +113,23 @@ mod tests {
             json: None,
         };
         assert_eq!(report(args(bad.clone())), exit::BAD_INPUT);
-        assert_eq!(report(args(dir.path().join("missing.json"))), exit::BAD_INPUT);
+        assert_eq!(
+            report(args(dir.path().join("missing.json"))),
+            exit::BAD_INPUT
+        );
         assert!(read_report(&bad).unwrap_err().contains("bad.json"));
         assert!(!dir.path().join("x.html").exists());
     }
 
     #[test]
     fn nothing_to_write_is_bad_input() {
-        let args = ReportArgs { input: "run.json".into(), html: None, csv: None, junit: None, json: None };
+        let args = ReportArgs {
+            input: "run.json".into(),
+            html: None,
+            csv: None,
+            junit: None,
+            json: None,
+        };
         assert_eq!(report(args), exit::BAD_INPUT);
     }
 }
