@@ -29,7 +29,7 @@ fn identical_runs_pass_every_gate() {
         assert_eq!(row.p95.relative_pct(), Some(0.0));
     }
     let table = c.render_table(false);
-    assert!(table.contains("PASS: all 9 gate checks passed"), "{table}");
+    assert!(table.contains("PASS: 9 of 9 gate checks passed"), "{table}");
     assert!(
         !table.contains('\x1b'),
         "no colour codes when colour is off"
@@ -97,4 +97,18 @@ fn missing_rows_are_reported_and_fail_a_named_gate() {
         "a gate on a row that vanished must not pass silently"
     );
     assert!(c.render_table(false).contains("only in BASE: GET /agents"));
+}
+
+#[test]
+fn user_types_label_rows_only_when_there_are_several() {
+    let one = common::sample_report();
+    let c = compare(&one, &one, &[]);
+    assert_eq!(c.rows[0].label, "GET /agents");
+    let mut two = one.clone();
+    for (i, row) in two.requests.iter_mut().enumerate() {
+        row.user_type = Some(if i < 2 { "reader" } else { "writer" }.into());
+    }
+    let c = compare(&two, &two, &gates(&["GET /agents:p95>+10%"]));
+    assert_eq!(c.rows[0].label, "GET /agents [reader]");
+    assert!(c.passed(), "a row scope still matches by METHOD name");
 }

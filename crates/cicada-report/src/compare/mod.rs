@@ -147,15 +147,15 @@ impl Comparison {
     }
 }
 
-fn label(r: &RequestStats) -> String {
+fn label(r: &RequestStats, with_user_type: bool) -> String {
     let base = if r.method.is_empty() {
         r.name.clone()
     } else {
         format!("{} {}", r.method, r.name)
     };
     match &r.user_type {
-        Some(u) => format!("{base} [{u}]"),
-        None => base,
+        Some(u) if with_user_type => format!("{base} [{u}]"),
+        _ => base,
     }
 }
 
@@ -165,6 +165,16 @@ fn key(r: &RequestStats) -> (Option<&str>, &str, &str) {
 
 /// Compare NEW against BASE and evaluate the gates.
 pub fn compare(base: &RunReport, new: &RunReport, gates: &[Gate]) -> Comparison {
+    // The user type is part of a row's label only when the runs have more than one.
+    let mut types: Vec<Option<&str>> = base
+        .requests
+        .iter()
+        .chain(&new.requests)
+        .map(|r| r.user_type.as_deref())
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    let label = |r: &RequestStats| label(r, types.len() > 1);
     let mut rows = Vec::new();
     let mut only_in_new = Vec::new();
     for n in &new.requests {

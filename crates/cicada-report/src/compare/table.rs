@@ -157,7 +157,11 @@ pub fn render(c: &Comparison, color: bool) -> String {
     let verdict = if failed == 0 {
         paint(
             &Cell {
-                text: format!("PASS: all {} gate checks passed", c.gates.len()),
+                text: format!(
+                    "PASS: {} of {} gate checks passed",
+                    c.gates.len(),
+                    c.gates.len()
+                ),
                 style: GREEN,
             },
             color,
