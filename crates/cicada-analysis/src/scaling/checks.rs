@@ -1,6 +1,7 @@
 //! Auto-scaling checks over one timeline of load, replicas, P95 and errors per second.
 //!
-//! The phases come from the load: the *baseline* is the load of the first steady stretch, the
+//! The phases come from the load: the *baseline* is the load of the first stretch that stays
+//! flat for 3 s or more (else the first loaded second), the
 //! *rise* is the first second the load exceeds the baseline by the rise threshold (50 % by
 //! default), the *hold* starts when the load reaches 98 % of its peak, the *drop* is the first
 //! second after that the load falls below the peak by the threshold again.
@@ -52,8 +53,10 @@ pub const SLO_STABLE_S: f64 = 5.0;
 /// Seconds before and after a replica change that count as "during a scale event".
 const EVENT_BEFORE_S: f64 = 2.0;
 const EVENT_AFTER_S: f64 = 10.0;
-/// A flat stretch of load lasts at least this long.
+/// A flat stretch of load (for the flapping check) lasts at least this long.
 const MIN_FLAT_S: f64 = 10.0;
+/// The baseline is the first stretch of flat load at least this long.
+const MIN_BASELINE_S: f64 = 3.0;
 
 /// Check names, as they appear in reports.
 pub mod names {
@@ -108,7 +111,7 @@ pub struct Phases {
 /// Find baseline, rise, hold and drop in the load.
 pub fn phases(points: &[ScalingPoint], load_change: f64) -> Option<Phases> {
     let first_loaded = points.iter().position(|p| p.load > 0.0)?;
-    let flats = flat_stretches(points);
+    let flats = flat_stretches(points, MIN_BASELINE_S);
     let baseline_load = flats
         .first()
         .map_or(points[first_loaded].load, |&(a, _)| points[a].load);
@@ -137,8 +140,8 @@ pub fn phases(points: &[ScalingPoint], load_change: f64) -> Option<Phases> {
     })
 }
 
-/// Index ranges (inclusive) where the load stays within 2 % for at least [`MIN_FLAT_S`].
-fn flat_stretches(points: &[ScalingPoint]) -> Vec<(usize, usize)> {
+/// Index ranges (inclusive) where the load stays within 2 % for at least `min_s` seconds.
+fn flat_stretches(points: &[ScalingPoint], min_s: f64) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < points.len() {
@@ -149,7 +152,7 @@ fn flat_stretches(points: &[ScalingPoint]) -> Vec<(usize, usize)> {
         {
             j += 1;
         }
-        if base > 0.0 && points[j].elapsed_s - points[i].elapsed_s + 1.0 >= MIN_FLAT_S {
+        if base > 0.0 && points[j].elapsed_s - points[i].elapsed_s + 1.0 >= min_s {
             out.push((i, j));
         }
         i = j + 1;
@@ -230,7 +233,9 @@ fn run_checks(points: &[ScalingPoint], limits: &ScalingLimits) -> Vec<ScalingChe
             ),
         )),
         Some(rise) => {
-            let base = replicas_at(points, rise)
+            // The reading of the second before the rise: the rise's own second may already
+            // show the autoscaler reacting.
+            let base = replicas_at(points, rise - 1.0)
                 .or_else(|| points.iter().find_map(|p| p.replicas))
                 .unwrap_or(0.0);
             r0 = Some(base);
@@ -359,14 +364,25 @@ fn run_checks(points: &[ScalingPoint], limits: &ScalingLimits) -> Vec<ScalingChe
     // 3. SLO recovery after the scale-out.
     out.push(match (ph.rise_s, reached_at.or(scaled_out_at)) {
         (None, _) => skipped(SLO_RECOVERY, Some(limits.slo_recovery_s), "s", "the load never rose".into()),
-        (Some(_), None) => check(
-            SLO_RECOVERY,
-            false,
-            None,
-            Some(limits.slo_recovery_s),
-            "s",
-            "there was no scale-out to recover after".into(),
-        ),
+        (Some(rise), None) => {
+            let worst = points
+                .iter()
+                .filter(|p| p.elapsed_s >= rise && p.elapsed_s <= hold_end)
+                .map(|p| p.p95_ms)
+                .fold(0.0, f64::max);
+            check(
+                SLO_RECOVERY,
+                false,
+                None,
+                Some(limits.slo_recovery_s),
+                "s",
+                format!(
+                    "there was no scale-out to recover after; P95 reached {} ms during the spike (SLO {} ms)",
+                    n(worst),
+                    n(limits.slo_p95_ms)
+                ),
+            )
+        }
         (Some(rise), Some(scaled)) => {
             let window: Vec<&ScalingPoint> = points
                 .iter()
@@ -447,7 +463,9 @@ fn run_checks(points: &[ScalingPoint], limits: &ScalingLimits) -> Vec<ScalingChe
             "the load never dropped after its peak, so scale-in could not be seen".into(),
         ),
         Some(drop) => {
-            let at_drop = replicas_at(points, drop).unwrap_or(0.0);
+            let at_drop = replicas_at(points, drop - 1.0)
+                .or_else(|| replicas_at(points, drop))
+                .unwrap_or(0.0);
             let first_down = points
                 .iter()
                 .find(|p| p.elapsed_s > drop && p.replicas.is_some_and(|r| r < at_drop));
@@ -503,7 +521,7 @@ fn run_checks(points: &[ScalingPoint], limits: &ScalingLimits) -> Vec<ScalingChe
     });
 
     // 5. No flapping while the load is flat.
-    let flats = flat_stretches(points);
+    let flats = flat_stretches(points, MIN_FLAT_S);
     let mut reversals = 0u32;
     let mut worst: Option<(f64, f64)> = None;
     for &(a, b) in &flats {
