@@ -6,7 +6,12 @@ mod common;
 
 use common::chromium::{CHART_PROBE, check_page, find_chromium};
 
-fn check_report_page(name: &str, report: &cicada_report::RunReport, width: u32) {
+fn check_report_page(
+    name: &str,
+    report: &cicada_report::RunReport,
+    width: u32,
+    charts_expected: usize,
+) {
     let Some(chromium) = find_chromium() else {
         eprintln!(
             "\n!!!!!!!!\n!!! SKIPPED: chromium not found (apt-get install chromium); the HTML report was NOT checked in a browser\n!!!!!!!!\n"
@@ -36,7 +41,7 @@ fn check_report_page(name: &str, report: &cicada_report::RunReport, width: u32) 
     let probe = &check.probe;
     assert_eq!(probe["scripts"], 0, "the page needs no script");
     let charts = probe["charts"].as_array().unwrap();
-    assert_eq!(charts.len(), 5, "{probe:#}");
+    assert_eq!(charts.len(), charts_expected, "{probe:#}");
     for chart in charts {
         assert_eq!(chart["noData"], 0, "chart without data: {chart}");
         let paths = chart["paths"].as_array().unwrap();
@@ -63,10 +68,34 @@ fn check_report_page(name: &str, report: &cicada_report::RunReport, width: u32) 
 
 #[test]
 fn report_page_renders_in_chromium_at_laptop_width() {
-    check_report_page("sample", &common::sample_report(), 1366);
+    check_report_page("sample", &common::sample_report(), 1366, 5);
 }
 
 #[test]
 fn report_page_renders_in_chromium_at_narrow_width() {
-    check_report_page("sample-narrow", &common::passing_report(), 760);
+    check_report_page("sample-narrow", &common::passing_report(), 760, 5);
+}
+
+#[test]
+fn open_model_page_charts_the_arrival_schedule() {
+    let mut r = common::sample_report();
+    r.run.plan.model = cicada_report::model::LoadModel::Open;
+    r.run.plan.co_corrected = true;
+    for (i, s) in r.timeline.iter_mut().enumerate() {
+        let stalled = (38..44).contains(&(i + 1));
+        s.late_iterations = Some(if stalled { 40 + i as u64 } else { i as u64 % 3 });
+        s.dropped_iterations = Some(if stalled { 12 } else { 0 });
+        s.schedule_lag_p99_ms = Some(if stalled { 850.0 } else { 0.8 });
+    }
+    r.open_model = Some(cicada_report::model::OpenModelStats {
+        scheduled_iterations: 28_500,
+        started_iterations: 28_428,
+        late_iterations: 350,
+        dropped_iterations: 72,
+        schedule_lag_p50_ms: 0.12,
+        schedule_lag_p99_ms: 3.4,
+        schedule_lag_max_ms: 910.0,
+        peak_concurrency: 64,
+    });
+    check_report_page("sample-open", &r, 1366, 6);
 }

@@ -382,3 +382,55 @@ fn write_outputs_writes_every_format() {
     assert!(dir.join("r2.xml").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A run stopped before any request completed: every renderer still produces a valid file.
+fn empty_report() -> RunReport {
+    let mut r = common::sample_report();
+    r.requests.clear();
+    r.timeline.clear();
+    r.failures.clear();
+    r.thresholds.clear();
+    r.verdict = cicada_report::model::Verdict {
+        passed: true,
+        failed: vec![],
+        warnings: vec!["interrupted".into()],
+    };
+    r.run.interrupted = true;
+    r.run.duration_s = 0.0;
+    let a = &mut r.aggregated;
+    (
+        a.requests,
+        a.failures,
+        a.failure_ratio,
+        a.rps,
+        a.mean_ms,
+        a.min_ms,
+        a.max_ms,
+    ) = (0, 0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    a.percentiles = Default::default();
+    a.distribution.clear();
+    r
+}
+
+#[test]
+fn an_empty_run_renders_everywhere() {
+    let r = empty_report();
+    let page = html::render_html(&r);
+    assert_eq!(
+        page.matches("No data").count(),
+        5,
+        "every chart says so instead of drawing nothing"
+    );
+    assert!(page.contains("No requests were made."));
+    assert!(page.contains("NO GATES"));
+    let stats = parse_csv(&locust_csv::stats_csv(&r));
+    assert_eq!(stats.len(), 2);
+    assert_eq!(
+        stats[1][11], "N/A",
+        "no percentiles without requests, as Locust"
+    );
+    assert_eq!(parse_csv(&locust_csv::stats_history_csv(&r)).len(), 1);
+    let (suite, cases) = parse_junit(&junit::render_junit(&r));
+    assert_eq!((suite["tests"].as_str(), cases.len()), ("0", 0));
+    assert_valid(&validator(), &r.to_json_pretty());
+}

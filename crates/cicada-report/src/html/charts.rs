@@ -151,12 +151,50 @@ pub fn timeline_section(r: &RunReport) -> Section {
         "Each request name's p95 in each second.",
         &per_request_chart,
     );
+    if let Some(schedule_chart) = schedule_chart(r) {
+        figure(
+            &mut b,
+            "Arrival schedule",
+            "Open model: iterations that started late (over 1 ms) or were dropped, per second.",
+            &schedule_chart,
+        );
+    }
     b.push_str("</div>\n");
     Section {
         id: "timeline".into(),
         title: "Over time".into(),
         body_html: b,
     }
+}
+
+/// Late and dropped iterations per second, for an open-model run.
+fn schedule_chart(r: &RunReport) -> Option<LineChart> {
+    let t = &r.timeline;
+    let recorded = t
+        .iter()
+        .any(|s| s.late_iterations.is_some() || s.dropped_iterations.is_some());
+    if r.open_model.is_none() && !recorded {
+        return None;
+    }
+    let series =
+        |label: &str, c: &'static str, get: fn(&crate::model::IntervalSample) -> Option<u64>| {
+            Series::new(
+                label,
+                c,
+                t.iter()
+                    .map(|s| (s.elapsed_s as f64, get(s).map_or(f64::NAN, |v| v as f64)))
+                    .collect(),
+            )
+        };
+    Some(LineChart {
+        title: "Late and dropped iterations per second".into(),
+        x: Axis::linear("Elapsed time (m:ss)", TickFormat::Elapsed),
+        y: Axis::linear("iterations per second", TickFormat::Number),
+        series: vec![
+            series("Late", color(3), |s| s.late_iterations),
+            series("Dropped", FAIL_COLOR, |s| s.dropped_iterations),
+        ],
+    })
 }
 
 /// The curve of a row's latency distribution: its recorded points, or its percentiles.
