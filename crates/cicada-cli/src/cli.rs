@@ -61,6 +61,9 @@ pub struct RunArgs {
     /// Start even if the target does not accept a connection beforehand.
     #[arg(long)]
     pub allow_unreachable: bool,
+    /// HTTPS: accept any server certificate (self-signed test targets).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
     /// Accepted for Locust compatibility; cicada always runs headless.
     #[arg(long, hide = true)]
     pub headless: bool,

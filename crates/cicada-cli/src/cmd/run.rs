@@ -18,6 +18,7 @@ pub fn run(args: RunArgs) -> i32 {
     options.seed = args.seed;
     options.stop_timeout = args.stop_timeout;
     options.allow_unreachable = args.allow_unreachable;
+    options.insecure = args.insecure;
     let (rt, workers) = match super::runtime() {
         Ok(r) => r,
         Err(e) => {
