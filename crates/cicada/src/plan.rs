@@ -326,15 +326,14 @@ impl LoadPlan {
             co_corrected: open,
             run_time_s: self.run_time.map(|t| t.as_secs_f64()),
             iterations: self.iterations,
+            // A stage that holds until an iteration bound (no run time) has no finite
+            // duration: it is left out, and `iterations` says what ends the run.
             stages: self
                 .stages
                 .iter()
+                .filter(|s| s.duration != Duration::MAX)
                 .map(|s| StageInfo {
-                    duration_s: if s.duration == Duration::MAX {
-                        self.run_time.map_or(f64::INFINITY, |t| t.as_secs_f64())
-                    } else {
-                        s.duration.as_secs_f64()
-                    },
+                    duration_s: s.duration.as_secs_f64(),
                     target: s.target,
                 })
                 .collect(),

@@ -1,17 +1,21 @@
 //! `cicada run`: validate, print the target, start, show status, stop on Ctrl-C/SIGTERM, and
 //! always write every requested report.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use cicada::launch::{LaunchOptions, prepare};
 use cicada::runner::{RunControl, RunError, Runner};
+use cicada_report::live::LiveView;
 use cicada_report::{OutputOptions, RunReport, write_outputs};
 
 use crate::cli::RunArgs;
 use crate::{exit, summary};
 
-/// How often the plain status line prints.
-const STATUS_EVERY: Duration = Duration::from_secs(5);
+/// How often the live view redraws on a terminal, and how often a status line is logged
+/// otherwise.
+const FRAME_EVERY: Duration = Duration::from_secs(1);
+const LOG_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs) -> i32 {
     let mut options = super::launch_options(&args.scenario, &args.load);
@@ -39,6 +43,7 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     };
     config.worker_threads = workers;
     config.shards = workers * 4;
+    let planned = config.plan.run_time;
     eprintln!(
         "cicada: target {} — {} — scenario {}",
         config.target.url,
@@ -60,7 +65,7 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     };
     let control = handle.control();
     let signals = tokio::spawn(stop_on_signal(control.clone()));
-    let status = (!args.quiet).then(|| tokio::spawn(status_lines(control.clone())));
+    let status = (!args.quiet).then(|| tokio::spawn(live_view(control.clone(), planned)));
     let result = handle.wait().await;
     signals.abort();
     if let Some(s) = status {
@@ -132,21 +137,18 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn status_lines(control: RunControl) {
-    let mut ticker = tokio::time::interval(STATUS_EVERY);
+/// The live view of `cicada_report::live`: a redrawn screen on a terminal, a status line
+/// every few seconds in logs.
+async fn live_view(control: RunControl, planned: Option<Duration>) {
+    let tty = std::io::stderr().is_terminal();
+    let view = LiveView::new(tty);
+    let mut ticker = tokio::time::interval(if tty { FRAME_EVERY } else { LOG_EVERY });
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        let snap = control.snapshot();
-        let last = snap.timeline.last();
-        eprintln!(
-            "[{:>6.0}s] users {:>6}  requests {:>9}  failures {:>7}  rps {:>8.1}  p95 {:>8.1} ms",
-            control.elapsed().as_secs_f64(),
-            control.users(),
-            snap.aggregated.requests,
-            snap.aggregated.failures,
-            last.map_or(0.0, |s| s.rps),
-            last.map_or(0.0, |s| s.percentiles.p95),
-        );
+        if control.is_stopping() {
+            return;
+        }
+        eprint!("{}", view.frame(&control.snapshot(), planned));
     }
 }

@@ -8,4 +8,5 @@ mod connections;
 mod examples;
 mod load;
 mod measurement;
+mod schema;
 mod tls;
