@@ -1,7 +1,7 @@
 //! The target's Prometheus metrics: a text-format (0.0.4) parser ([`parse`]), histogram
 //! quantiles as `histogram_quantile` computes them ([`quantile`]), metric selection by glob or
 //! regex ([`select`]), an accumulator that turns successive scrapes into rates, values and
-//! per-interval quantiles ([`series`]), and a scraper over loopback HTTP ([`scrape`]).
+//! per-interval quantiles ([`series`]), and a scraper over loopback HTTP ([`mod@scrape`]).
 
 pub mod parse;
 pub mod quantile;
