@@ -10,3 +10,4 @@ mod load;
 mod measurement;
 mod schema;
 mod tls;
+mod waits_tags;
