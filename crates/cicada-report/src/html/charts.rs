@@ -37,7 +37,7 @@ fn figure(out: &mut String, title: &str, sub: &str, chart: &LineChart) {
 pub fn timeline_section(r: &RunReport) -> Section {
     let t = &r.timeline;
     let x = |s: &crate::model::IntervalSample| s.elapsed_s as f64;
-    let elapsed = Axis::linear("Elapsed time (m:ss)", TickFormat::Elapsed);
+    let elapsed = Axis::linear("Elapsed time", TickFormat::Elapsed);
     let gap = |has: bool, v: f64| if has { v } else { f64::NAN };
 
     let users_label = match r.run.plan.model {
@@ -188,7 +188,7 @@ fn schedule_chart(r: &RunReport) -> Option<LineChart> {
         };
     Some(LineChart {
         title: "Late and dropped iterations per second".into(),
-        x: Axis::linear("Elapsed time (m:ss)", TickFormat::Elapsed),
+        x: Axis::linear("Elapsed time", TickFormat::Elapsed),
         y: Axis::linear("iterations per second", TickFormat::Number),
         series: vec![
             series("Late", color(3), |s| s.late_iterations),

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::scale::{Scale, ScaleKind, nice_upper};
+use super::scale::{Scale, ScaleKind, elapsed_ticks, nice_upper};
 use crate::escape::escape;
 use crate::format::fmt_num;
 
@@ -153,6 +153,10 @@ impl LineChart {
         let lo = axis.min.unwrap_or(lo);
         let hi = axis.max.unwrap_or(hi);
         match axis.kind {
+            // Time runs to the end of the data, not to a rounder number.
+            ScaleKind::Linear if axis.format == TickFormat::Elapsed => {
+                (lo, if hi > lo { hi } else { lo + 1.0 })
+            }
             ScaleKind::Linear => {
                 let hi = if axis.max.is_some() {
                     hi
@@ -184,7 +188,12 @@ impl LineChart {
                 tick_label(v, self.y.format)
             );
         }
-        for v in xs.ticks(8) {
+        let x_ticks = if self.x.format == TickFormat::Elapsed && self.x.kind == ScaleKind::Linear {
+            elapsed_ticks(xs.lo, xs.hi, 8)
+        } else {
+            xs.ticks(8)
+        };
+        for v in x_ticks {
             let x = xs.px(v);
             let _ = write!(
                 svg,
@@ -270,6 +279,7 @@ fn draw_series(svg: &mut String, s: &Series, xs: &Scale, ys: &Scale) {
             runs.push(Vec::new());
         }
     }
+    let runs: Vec<Vec<(f64, f64)>> = runs.iter().map(|r| thin(r)).collect();
     let mut line = String::new();
     let mut area = String::new();
     let base = ys.px_lo;
@@ -313,12 +323,54 @@ fn draw_series(svg: &mut String, s: &Series, xs: &Scale, ys: &Scale) {
     );
 }
 
+/// Drop points that cannot be seen: within each half-pixel column keep the first, lowest,
+/// highest and last point (in order), so a long run draws the same picture — spikes included —
+/// with a path a few thousand points long at most.
+fn thin(run: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    const COLUMN_PX: f64 = 0.5;
+    if run.len() <= 4 * (WIDTH / COLUMN_PX) as usize / 2 {
+        return run.to_vec();
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < run.len() {
+        let column = (run[i].0 / COLUMN_PX).floor();
+        let mut j = i;
+        while j < run.len() && (run[j].0 / COLUMN_PX).floor() == column {
+            j += 1;
+        }
+        let bucket = &run[i..j];
+        let lowest = bucket
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.1.total_cmp(&b.1.1))
+            .map(|(k, _)| k);
+        let highest = bucket
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.1.total_cmp(&b.1.1))
+            .map(|(k, _)| k);
+        let mut keep = vec![0, bucket.len() - 1];
+        keep.extend(lowest);
+        keep.extend(highest);
+        keep.sort_unstable();
+        keep.dedup();
+        out.extend(keep.into_iter().map(|k| bucket[k]));
+        i = j;
+    }
+    out
+}
+
 fn tick_label(v: f64, format: TickFormat) -> String {
     match format {
         TickFormat::Number => fmt_num(v),
         TickFormat::Elapsed => {
             let s = v.round() as i64;
-            format!("{}:{:02}", s / 60, s % 60)
+            if s >= 3600 {
+                format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+            } else {
+                format!("{}:{:02}", s / 60, s % 60)
+            }
         }
         TickFormat::Millis => {
             let (v, unit) = if v.abs() >= 1000.0 {
@@ -384,8 +436,33 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_are_thinned_without_losing_spikes() {
+        // One day of seconds across 760 px, with one spike.
+        let run: Vec<(f64, f64)> = (0..86_400)
+            .map(|i| {
+                (
+                    i as f64 * 700.0 / 86_400.0,
+                    if i == 50_000 { 5.0 } else { 100.0 },
+                )
+            })
+            .collect();
+        let thinned = thin(&run);
+        assert!(thinned.len() < 6_000, "{}", thinned.len());
+        assert!(thinned.contains(&run[50_000]), "the spike survives");
+        assert_eq!(thinned.first(), run.first());
+        assert_eq!(thinned.last(), run.last());
+        assert!(
+            thinned.windows(2).all(|w| w[0].0 <= w[1].0),
+            "still in order"
+        );
+        let short: Vec<(f64, f64)> = (0..60).map(|i| (i as f64, 1.0)).collect();
+        assert_eq!(thin(&short), short);
+    }
+
+    #[test]
     fn tick_labels() {
         assert_eq!(tick_label(125.0, TickFormat::Elapsed), "2:05");
+        assert_eq!(tick_label(10_800.0, TickFormat::Elapsed), "3:00:00");
         assert_eq!(tick_label(99.9, TickFormat::Percentile), "99.9%");
         assert_eq!(tick_label(90.0, TickFormat::Percentile), "90%");
         assert_eq!(tick_label(10_000.0, TickFormat::Millis), "10 s");

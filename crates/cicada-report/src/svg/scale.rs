@@ -86,6 +86,27 @@ pub fn nice_upper(hi: f64, target: usize) -> f64 {
     (hi / step).ceil() * step
 }
 
+/// Ticks for elapsed seconds at steps a clock reads well: 1, 2, 5, 10, 15, 30 s; 1, 2, 5, 10,
+/// 15, 30 min; 1, 2, 3, 6, 12, 24 h.
+pub fn elapsed_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    const STEPS: [f64; 17] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        10800.0, 21600.0, 43200.0,
+    ];
+    let raw = (hi - lo) / target.max(1) as f64;
+    let step = STEPS
+        .into_iter()
+        .find(|s| *s >= raw)
+        .unwrap_or_else(|| (raw / 86400.0).ceil() * 86400.0);
+    let mut ticks = Vec::new();
+    let mut v = (lo / step).ceil() * step;
+    while v <= hi + step * 1e-9 && ticks.len() <= 100 {
+        ticks.push(v);
+        v += step;
+    }
+    ticks
+}
+
 fn linear_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let step = nice_step(hi - lo, target);
     let mut ticks = Vec::new();
@@ -145,6 +166,19 @@ mod tests {
         );
         assert_eq!(nice_upper(312.4, 5), 400.0);
         assert_eq!(nice_upper(0.93, 5), 1.0);
+    }
+
+    #[test]
+    fn elapsed_ticks_read_like_a_clock() {
+        assert_eq!(
+            elapsed_ticks(0.0, 60.0, 8),
+            vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+        );
+        assert_eq!(
+            elapsed_ticks(0.0, 86_400.0, 8),
+            (0..=8).map(|h| h as f64 * 10_800.0).collect::<Vec<_>>()
+        );
+        assert_eq!(elapsed_ticks(0.0, 600.0, 8)[1], 120.0);
     }
 
     #[test]
