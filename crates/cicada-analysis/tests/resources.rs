@@ -96,3 +96,39 @@ fn the_run_sampler_records_generator_target_and_system_and_survives_the_target_e
     );
     assert_eq!(series.system.len(), 3);
 }
+
+#[test]
+fn a_process_pinned_to_one_core_has_one_core_available() {
+    // `taskset -c 0` execs the shell, so the PID is the pinned process.
+    let mut pinned = Reaped(
+        Command::new("taskset")
+            .args([
+                "-c",
+                "0",
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 200000000 ]; do i=$((i+1)); done",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("taskset (util-linux)"),
+    );
+    let mut s = ProcessSampler::new(pinned.0.id()).unwrap();
+    assert_eq!(s.cores_available(), 1.0);
+    std::thread::sleep(Duration::from_millis(1000));
+    let sample = s.sample(1.0).unwrap();
+    // Relative to its one core, the available share equals the per-core share (capped at 100).
+    assert!(
+        (sample.cpu_available_pct - sample.cpu_core_pct.min(100.0)).abs() < 1e-9,
+        "{sample:?}"
+    );
+    assert!(sample.cpu_core_pct > 20.0, "{sample:?}");
+    let _ = pinned.0.kill();
+    // And an unpinned process sees every core this machine gives it.
+    let free = spawn("sleep 20");
+    let s = ProcessSampler::new(free.0.id()).unwrap();
+    let online = cicada_analysis::resources::SystemCpuSampler::new()
+        .unwrap()
+        .cpus() as f64;
+    assert!(s.cores_available() <= online && s.cores_available() > 0.0);
+}
