@@ -23,7 +23,8 @@ pub fn row_label(user_type: Option<&str>, method: &str, name: &str) -> String {
     }
 }
 
-fn figure(out: &mut String, title: &str, sub: &str, chart: &LineChart) {
+/// Append one chart card (caption, explanation, SVG) in the page's style.
+pub fn figure(out: &mut String, title: &str, sub: &str, chart: &LineChart) {
     let _ = writeln!(
         out,
         "<figure class=\"chart-card\"><figcaption>{}<span class=\"sub\">{}</span></figcaption>{}</figure>",

@@ -4,10 +4,14 @@
 //! The page is a pure function of the [`RunReport`]: re-rendering a saved JSON report gives the
 //! same bytes. It is a list of [`Section`]s; later analyses (resources, bottleneck findings,
 //! scaling timeline) add theirs with [`render_html_with`] and appear in the table of contents.
+//! Their charts use [`crate::svg::LineChart`] wrapped by [`figure`]; a `<div class="charts">`
+//! lays chart cards out two by two, as in "Over time".
 
 mod charts;
 mod summary;
 mod tables;
+
+pub use charts::{figure, row_label};
 
 use std::fmt::Write as _;
 
