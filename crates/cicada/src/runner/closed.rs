@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::spread::TypeSpread;
-use super::user::run_closed_user;
+use super::user::{StopSignal, run_closed_user};
 use super::vu::Vu;
 use crate::http::UserClient;
 
@@ -19,8 +19,7 @@ const TICK: Duration = Duration::from_millis(5);
 
 /// Run the closed model until the plan ends, the iteration bound is used up, or a stop.
 pub async fn drive(shared: &Arc<Shared>) {
-    let all_users = CancellationToken::new();
-    let mut active: Vec<(CancellationToken, JoinHandle<()>)> = Vec::new();
+    let mut active: Vec<(StopSignal, JoinHandle<()>)> = Vec::new();
     let mut retiring: Vec<JoinHandle<()>> = Vec::new();
     let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
     let mut next_index = 0u64;
@@ -54,14 +53,14 @@ pub async fn drive(shared: &Arc<Shared>) {
             );
             let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
             shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
-            let token = all_users.child_token();
-            let handle = tokio::spawn(run_closed_user(Arc::clone(shared), vu, token.clone()));
-            active.push((token, handle));
+            let signal = StopSignal::default();
+            let handle = tokio::spawn(run_closed_user(Arc::clone(shared), vu, signal.clone()));
+            active.push((signal, handle));
         }
         while active.len() > desired {
             // Last in, first out, like Locust.
-            let (token, handle) = active.pop().expect("len > desired >= 0");
-            token.cancel();
+            let (signal, handle) = active.pop().expect("len > desired >= 0");
+            signal.stop();
             retiring.push(handle);
         }
         retiring.retain(|h| !h.is_finished());
@@ -71,17 +70,25 @@ pub async fn drive(shared: &Arc<Shared>) {
         }
     }
     shared.stop.cancel();
-    all_users.cancel();
+    for (signal, _) in &active {
+        signal.stop();
+    }
     let handles: Vec<JoinHandle<()>> = active.into_iter().map(|(_, h)| h).chain(retiring).collect();
-    finish(handles, shared.stop_timeout).await;
+    finish(handles, shared.stop_timeout, &shared.force).await;
 }
 
-/// Wait for tasks to end by themselves within `timeout`, then abort the rest.
-pub async fn finish(mut pending: Vec<JoinHandle<()>>, timeout: Duration) {
+/// Wait for tasks to end by themselves within `timeout` (or until `force`), then abort the rest.
+pub async fn finish(
+    mut pending: Vec<JoinHandle<()>>,
+    timeout: Duration,
+    force: &CancellationToken,
+) {
     let deadline = tokio::time::Instant::now() + timeout;
     while let Some(last) = pending.last_mut() {
-        if tokio::time::timeout_at(deadline, last).await.is_err() {
-            break;
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = force.cancelled() => break,
+            _ = last => {}
         }
         pending.pop();
     }

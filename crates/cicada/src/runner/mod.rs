@@ -122,6 +122,8 @@ pub(crate) struct Shared {
     /// Cancelled to end the run (by time, iterations, or a stop request).
     pub stop: CancellationToken,
     pub interrupted: AtomicBool,
+    /// Cancelled to cut the graceful stop short (users in flight are cancelled at once).
+    pub force: CancellationToken,
     /// Users or rate set through the handle, overriding the plan.
     pub override_level: Mutex<Option<f64>>,
     pub start: Instant,
@@ -250,6 +252,7 @@ impl Runner {
             scheduled: AtomicU64::new(0),
             stop: CancellationToken::new(),
             interrupted: AtomicBool::new(false),
+            force: CancellationToken::new(),
             override_level: Mutex::new(None),
             start: Instant::now(),
             started_at: chrono::Utc::now(),
@@ -280,6 +283,13 @@ impl RunControl {
     pub fn stop(&self) {
         self.shared.interrupted.store(true, Ordering::SeqCst);
         self.shared.stop.cancel();
+    }
+
+    /// Stop at once: like [`RunControl::stop`], but users still in flight are cancelled
+    /// without waiting for the stop timeout (a second Ctrl-C). The report is still produced.
+    pub fn force_stop(&self) {
+        self.stop();
+        self.shared.force.cancel();
     }
 
     /// Closed model: hold this many users from now on (spawned/stopped at once).

@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::spread::TypeSpread;
-use super::user::{iteration, on_start};
+use super::user::{StopSignal, iteration, on_start};
 use super::vu::Vu;
 use crate::http::UserClient;
 
@@ -22,7 +21,7 @@ pub const LATE_AFTER: Duration = Duration::from_millis(1);
 /// Run the open model until the plan ends, the iteration bound is reached, or a stop.
 pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
     let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(Vec::new()));
-    let stop_users = CancellationToken::new();
+    let stop_users = StopSignal::default();
     let mut running = JoinSet::new();
     let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
     let mut created = 0u64;
@@ -95,15 +94,13 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
         });
     }
     shared.stop.cancel();
-    stop_users.cancel();
+    stop_users.stop();
     let deadline = tokio::time::Instant::now() + shared.stop_timeout;
     while !running.is_empty() {
-        match tokio::time::timeout_at(deadline, running.join_next()).await {
-            Ok(_) => {}
-            Err(_) => {
-                running.abort_all();
-                while running.join_next().await.is_some() {}
-            }
+        tokio::select! {
+            _ = running.join_next() => {}
+            _ = tokio::time::sleep_until(deadline) => running.abort_all(),
+            _ = shared.force.cancelled() => running.abort_all(),
         }
     }
 }

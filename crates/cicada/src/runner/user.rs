@@ -2,7 +2,8 @@
 //! then `on_stop`. Shared by the closed model (a loop per user) and the open model (one
 //! iteration per arrival).
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -12,6 +13,30 @@ use super::Shared;
 use super::exec::execute;
 use super::vu::Vu;
 use crate::scenario::model::Wait;
+
+/// A stop signal that is cheap to poll on the hot path (an atomic load, no lock) and wakes a
+/// user that is waiting.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal {
+    flag: Arc<AtomicBool>,
+    wake: CancellationToken,
+}
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+        self.wake.cancel();
+    }
+
+    #[inline]
+    pub fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    pub async fn stopped(&self) {
+        self.wake.cancelled().await;
+    }
+}
 
 /// Run `on_start` once. A failed step ends `on_start` (later steps usually depend on it).
 pub async fn on_start(shared: &Shared, vu: &mut Vu) {
@@ -40,12 +65,7 @@ pub async fn on_stop(shared: &Shared, vu: &mut Vu) {
 /// One task iteration: draw variables, pick a task by weight, run its steps in order (a failed
 /// step ends the task). `intended` times the first step from the iteration's intended start.
 /// Stops between steps once `stop` is cancelled.
-pub async fn iteration(
-    shared: &Shared,
-    vu: &mut Vu,
-    intended: Option<Instant>,
-    stop: &CancellationToken,
-) {
+pub async fn iteration(shared: &Shared, vu: &mut Vu, intended: Option<Instant>, stop: &StopSignal) {
     let program = &shared.program;
     vu.draw(program);
     let ut = &program.user_types[vu.user_type];
@@ -54,7 +74,7 @@ pub async fn iteration(
     let mut timed_from = intended;
     for step in &task.steps {
         if !execute(program, &shared.base_path, vu, step, timed_from.take()).await
-            || stop.is_cancelled()
+            || stop.is_stopped()
         {
             break;
         }
@@ -71,10 +91,10 @@ pub fn claim_iteration(shared: &Shared) -> bool {
 
 /// The closed-model user: loop until stopped (or the iteration bound is used up).
 /// The controller counts the user as alive when it spawns it; the user uncounts itself.
-pub async fn run_closed_user(shared: std::sync::Arc<Shared>, mut vu: Vu, stop: CancellationToken) {
+pub async fn run_closed_user(shared: Arc<Shared>, mut vu: Vu, stop: StopSignal) {
     on_start(&shared, &mut vu).await;
     let wait = shared.program.user_types[vu.user_type].wait;
-    while !stop.is_cancelled() {
+    while !stop.is_stopped() {
         if !claim_iteration(&shared) {
             break;
         }
@@ -84,7 +104,7 @@ pub async fn run_closed_user(shared: std::sync::Arc<Shared>, mut vu: Vu, stop: C
         if !pause.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = stop.cancelled() => break,
+                _ = stop.stopped() => break,
             }
         } else {
             // Let other users on this worker run between back-to-back iterations.

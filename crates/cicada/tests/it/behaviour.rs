@@ -357,3 +357,45 @@ async fn handle_stops_early_and_changes_users() {
             .any(|w| w.contains("interrupted"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_waits_for_requests_in_flight_and_force_stop_does_not() {
+    // A server that never answers /hang.
+    let app = Router::new().route("/x", get(|| async { "ok" })).route(
+        "/hang",
+        get(|| async { std::future::pending::<&str>().await }),
+    );
+    let host = serve(app).await;
+    let toml = "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/hang\"\n";
+    let load = LoadSpec {
+        users: Some(3),
+        spawn_rate: Some(1000.0),
+        run_time: Some(Duration::from_secs(60)),
+        ..LoadSpec::default()
+    };
+    let mut cfg = config(toml, std::path::Path::new("."), &host, load);
+    cfg.stop_timeout = Duration::from_secs(30);
+    let handle = Runner::start(cfg).await.unwrap();
+    let control = handle.control();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    control.stop();
+    let waiting = tokio::spawn(handle.wait());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "graceful stop waits for requests in flight"
+    );
+    let forced = std::time::Instant::now();
+    control.force_stop();
+    let report = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(forced.elapsed() < Duration::from_secs(2));
+    assert!(report.run.interrupted);
+    assert_eq!(
+        report.aggregated.requests, 0,
+        "cancelled requests are not counted"
+    );
+}
