@@ -230,3 +230,55 @@ async fn sigterm_stops_gracefully_and_writes_the_report() {
     assert_eq!(report["run"]["interrupted"], true);
     assert!(report["aggregated"]["requests"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_signal_stops_at_once() {
+    let app = Router::new().route("/x", get(|| async { std::future::pending::<&str>().await }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let json = dir.path().join("report.json");
+    let child = tokio::process::Command::new(bin())
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "-H",
+            &host,
+            "-u",
+            "2",
+            "-r",
+            "100",
+            "-t",
+            "60s",
+            "--stop-timeout",
+            "60s",
+            "-q",
+        ])
+        .args(["--json", json.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let term = || {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(term().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(term().success());
+    let o = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(text(&o).contains("stopping at once"), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["run"]["interrupted"], true);
+}

@@ -111,9 +111,12 @@ fn finish(args: &RunArgs, report: &RunReport) -> i32 {
 async fn stop_on_signal(control: RunControl) {
     wait_for_signal().await;
     eprintln!(
-        "\ncicada: stopping (users finish their current request; reports will be written)..."
+        "\ncicada: stopping (users finish their current request; reports will be written; signal again to stop at once)..."
     );
     control.stop();
+    wait_for_signal().await;
+    eprintln!("cicada: stopping at once; reports will be written...");
+    control.force_stop();
 }
 
 #[cfg(unix)]
