@@ -173,15 +173,20 @@ fn status_line(r: &RunReport, planned: Option<Duration>) -> String {
     )
 }
 
-/// Cut `text` to `width` characters, ending in `…` when cut.
+/// Fit `text` into `width` characters by cutting out its middle (`GET /api/v1/…/executions`):
+/// the method and the end of the path, which tell rows apart, stay visible.
 fn shorten(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_owned()
-    } else {
-        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
-        s.push('…');
-        s
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width {
+        return text.to_owned();
     }
+    let keep = width.saturating_sub(1);
+    let head = keep / 2;
+    let tail = keep - head;
+    let mut s: String = chars[..head].iter().collect();
+    s.push('…');
+    s.extend(&chars[chars.len() - tail..]);
+    s
 }
 
 #[cfg(test)]
@@ -198,7 +203,14 @@ mod tests {
 
     #[test]
     fn long_names_are_shortened() {
-        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abcdefgh", 5), "ab…gh");
+        assert_eq!(
+            shorten(
+                "GET /api/v1/agent-studio/agents/{{agent_id}}/executions",
+                30
+            ),
+            "GET /api/v1/ag…id}}/executions"
+        );
         assert_eq!(shorten("abc", 4), "abc");
         assert_eq!(clock(3725.0), "1:02:05");
     }
