@@ -378,7 +378,8 @@ fn tick_label(v: f64, format: TickFormat) -> String {
             } else {
                 (v, "ms")
             };
-            let text = format!("{v:.3}");
+            // Six decimals: even a microsecond-wide axis gets distinct labels.
+            let text = format!("{v:.6}");
             format!(
                 "{} {unit}",
                 text.trim_end_matches('0').trim_end_matches('.')
@@ -467,5 +468,7 @@ mod tests {
         assert_eq!(tick_label(90.0, TickFormat::Percentile), "90%");
         assert_eq!(tick_label(10_000.0, TickFormat::Millis), "10 s");
         assert_eq!(tick_label(2.5, TickFormat::Millis), "2.5 ms");
+        assert_eq!(tick_label(0.0002, TickFormat::Millis), "0.0002 ms");
+        assert_eq!(tick_label(0.6000000000000001, TickFormat::Millis), "0.6 ms");
     }
 }
