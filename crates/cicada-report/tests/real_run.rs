@@ -132,3 +132,33 @@ fn real_run_page_renders_in_chromium() {
 fn all_failed_run_page_renders_in_chromium() {
     browser_check("dryad-all-failed", ALL_FAILED);
 }
+
+#[test]
+fn compare_on_real_runs_passes_the_same_run_and_flags_a_planted_regression() {
+    use cicada_report::compare::{Gate, compare};
+    let base = RunReport::from_json(HEALTHY).unwrap();
+    let gates: Vec<Gate> = ["p95>+10%", "error_rate>+0.5pp", "rps<-10%", "each:p99>+25%"]
+        .iter()
+        .map(|g| Gate::parse(g).unwrap())
+        .collect();
+    assert!(compare(&base, &base, &gates).passed());
+    let mut slower = base.clone();
+    slower.aggregated.percentiles.p95 *= 1.2;
+    let failures = slower.aggregated.requests / 100; // +1 percentage point of failures
+    slower.aggregated.failures += failures;
+    slower.aggregated.failure_ratio =
+        slower.aggregated.failures as f64 / slower.aggregated.requests as f64;
+    let c = compare(&base, &slower, &gates);
+    let failed: Vec<&str> = c
+        .gates
+        .iter()
+        .filter(|g| g.failed)
+        .map(|g| g.gate.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["p95>+10%", "error_rate>+0.5pp"],
+        "{}",
+        c.render_table(false)
+    );
+}
