@@ -35,15 +35,15 @@ fn a_busy_child_shows_cpu_and_an_idle_one_does_not() {
     std::thread::sleep(Duration::from_millis(1500));
     let bs = b.sample(1.5).unwrap();
     let is = i.sample(1.5).unwrap();
-    // One core spinning: close to 100 % of a core, less when the machine is shared; far
-    // above an idle process in any case.
-    assert!(bs.cpu_core_pct > 20.0, "busy child: {bs:?}");
+    // One core spinning: close to 100 % of a core on a quiet machine, less when builds share
+    // it; far above an idle process in any case.
+    assert!(bs.cpu_core_pct > 5.0, "busy child: {bs:?}");
     assert!(bs.cpu_core_pct <= 110.0 * b.cores_available(), "{bs:?}");
     assert!(
         (bs.cpu_available_pct - bs.cpu_core_pct / b.cores_available()).abs() < 1e-6
             || bs.cpu_available_pct == 100.0
     );
-    assert!(is.cpu_core_pct < 5.0, "idle child: {is:?}");
+    assert!(is.cpu_core_pct < 2.0, "idle child: {is:?}");
     assert!(bs.rss_bytes > 0 && is.rss_bytes > 0);
 }
 
@@ -113,6 +113,16 @@ fn a_process_pinned_to_one_core_has_one_core_available() {
             .spawn()
             .expect("taskset (util-linux)"),
     );
+    // Wait until taskset has set the mask and exec'd the shell.
+    let comm = format!("/proc/{}/comm", pinned.0.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sh" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "taskset did not exec sh"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut s = ProcessSampler::new(pinned.0.id()).unwrap();
     assert_eq!(s.cores_available(), 1.0);
     std::thread::sleep(Duration::from_millis(1000));
@@ -122,7 +132,7 @@ fn a_process_pinned_to_one_core_has_one_core_available() {
         (sample.cpu_available_pct - sample.cpu_core_pct.min(100.0)).abs() < 1e-9,
         "{sample:?}"
     );
-    assert!(sample.cpu_core_pct > 20.0, "{sample:?}");
+    assert!(sample.cpu_core_pct > 5.0, "{sample:?}");
     let _ = pinned.0.kill();
     // And an unpinned process sees every core this machine gives it.
     let free = spawn("sleep 20");
