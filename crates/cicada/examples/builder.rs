@@ -53,7 +53,7 @@ fn scenario() -> Scenario {
         .host("http://127.0.0.1:8000")
         .header("Accept", "application/json")
         .variable("username", "loadtest")
-        .variable("password", "loadtest-password")
+        .variable("password", "test123")
         .feeder("agents", agents, FeederMode::Shared)
         .user_type(analyst)
         .threshold("p95<200ms")

@@ -401,11 +401,11 @@ async fn drive(shared: Arc<Shared>) -> RunReport {
     }
     collect_stop.cancel();
     let last_tick = collector.await.unwrap_or(shared.start);
-    collect_once(&shared, last_tick);
+    collect_once(&shared, last_tick, true);
     shared.snapshot(shared.interrupted.load(Ordering::SeqCst))
 }
 
-fn collect_once(shared: &Shared, last_tick: Instant) -> Instant {
+fn collect_once(shared: &Shared, last_tick: Instant, last: bool) -> Instant {
     let now = Instant::now();
     let dropped = shared
         .plan
@@ -417,6 +417,7 @@ fn collect_once(shared: &Shared, last_tick: Instant) -> Instant {
         unix_time: chrono::Utc::now().timestamp().max(0) as u64,
         users: shared.users_now(),
         dropped,
+        last,
     };
     let mut c = shared.collector.lock().unwrap_or_else(|p| p.into_inner());
     c.collect(
@@ -436,7 +437,7 @@ async fn collect_loop(shared: Arc<Shared>, stop: CancellationToken) -> Instant {
     let mut last = shared.start;
     loop {
         tokio::select! {
-            _ = ticker.tick() => last = collect_once(&shared, last),
+            _ = ticker.tick() => last = collect_once(&shared, last, false),
             _ = stop.cancelled() => return last,
         }
     }

@@ -42,7 +42,12 @@ pub struct IntervalContext {
     pub users: u64,
     /// Open model: iterations dropped in the interval; `None` for the closed model.
     pub dropped: Option<u64>,
+    /// The last, usually partial, interval at the end of the run.
+    pub last: bool,
 }
+
+/// A final interval shorter than this with no completed request adds no timeline sample.
+const MIN_FINAL_INTERVAL_S: f64 = 0.25;
 
 impl Collector {
     pub fn new(rows: usize) -> Self {
@@ -113,35 +118,50 @@ impl Collector {
         self.peak_users = self.peak_users.max(cx.users);
         let lag = &self.scratch.lag;
         let dropped = cx.dropped.unwrap_or(0);
-        self.timeline.push(IntervalSample {
-            elapsed_s: cx.elapsed.as_secs_f64().round() as u64,
-            unix_time: cx.unix_time,
-            users: cx.users,
-            requests: all.requests,
-            failures: all.failures,
-            rps: all.requests as f64 / len_s,
-            failures_per_s: all.failures as f64 / len_s,
-            percentiles: percentiles(&all.hist),
-            mean_ms: mean_ms(&all.hist),
-            total_requests: self.total_requests,
-            total_failures: self.total_failures,
-            by_request,
-            late_iterations: open.then_some(lag.late),
-            dropped_iterations: open.then_some(dropped),
-            schedule_lag_p99_ms: open.then(|| percentile_ms(&lag.hist, 99.0)),
-            cumulative: Some(cumulative),
-        });
+        // A sliver of an interval after the last tick, with nothing completed in it, is no
+        // sample: it would only repeat the last second with zeros.
+        let push = !(cx.last && all.requests == 0 && len_s < MIN_FINAL_INTERVAL_S);
+        let elapsed = cx.elapsed.as_secs_f64();
+        if push {
+            self.timeline.push(IntervalSample {
+                // Whole seconds at the end of the interval: a partial last one counts as begun.
+                elapsed_s: if cx.last {
+                    elapsed.ceil()
+                } else {
+                    elapsed.round()
+                } as u64,
+                unix_time: cx.unix_time,
+                users: cx.users,
+                requests: all.requests,
+                failures: all.failures,
+                rps: all.requests as f64 / len_s,
+                failures_per_s: all.failures as f64 / len_s,
+                percentiles: percentiles(&all.hist),
+                mean_ms: mean_ms(&all.hist),
+                total_requests: self.total_requests,
+                total_failures: self.total_failures,
+                by_request,
+                late_iterations: open.then_some(lag.late),
+                dropped_iterations: open.then_some(dropped),
+                schedule_lag_p99_ms: open.then(|| percentile_ms(&lag.hist, 99.0)),
+                cumulative: Some(cumulative),
+            });
+        }
         let _ = self.lag.add(&lag.hist);
         self.started += lag.started;
         self.late += lag.late;
         self.dropped += dropped;
         for (i, r) in self.scratch.rows.iter_mut().enumerate() {
             self.totals[i].merge(r);
-            self.last[i].reset();
-            self.last[i].merge(r);
+            if push {
+                self.last[i].reset();
+                self.last[i].merge(r);
+            }
             r.reset();
         }
-        self.last_len_s = len_s;
+        if push {
+            self.last_len_s = len_s;
+        }
         self.failures.merge(&self.scratch.failures);
         self.scratch.failures.clear();
         self.scratch.lag = Default::default();
@@ -157,5 +177,93 @@ impl Collector {
 
     pub fn timeline(&self) -> &[IntervalSample] {
         &self.timeline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::compile::RowKey;
+    use crate::stats::Sample;
+    use crate::stats::histogram::{new_hist, record};
+
+    fn rows() -> Vec<RowKey> {
+        ["/a", "/b"]
+            .iter()
+            .map(|n| RowKey {
+                user_type: "u".into(),
+                name: n.to_string(),
+                method: "GET".into(),
+            })
+            .collect()
+    }
+
+    fn cx(elapsed_ms: u64, length_ms: u64, last: bool) -> IntervalContext {
+        IntervalContext {
+            elapsed: Duration::from_millis(elapsed_ms),
+            length: Duration::from_millis(length_ms),
+            unix_time: 0,
+            users: 3,
+            dropped: None,
+            last,
+        }
+    }
+
+    #[test]
+    fn sharded_recording_merges_exactly() {
+        let rows = rows();
+        let shards = Shards::new(4, rows.len());
+        let mut reference = new_hist();
+        let mut c = Collector::new(rows.len());
+        // Deterministic pseudo-random latencies spread over users (and so shards) and seconds.
+        let mut x: u64 = 12345;
+        for second in 1..=3u64 {
+            for user in 0..40u64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let us = 100 + (x >> 40) % 500_000;
+                let sample = Sample {
+                    total_us: us,
+                    ttfb_us: us / 2,
+                    connect_us: None,
+                    bytes: 10,
+                };
+                let failure = us
+                    .is_multiple_of(7)
+                    .then_some((cicada_report::model::FailureKind::Status, "HTTP 500"));
+                shards
+                    .for_user(user)
+                    .record((user % 2) as usize, &sample, failure);
+                record(&mut reference, us);
+            }
+            c.collect(&shards, &rows, cx(second * 1000, 1000, false), false);
+        }
+        let mut merged = c.totals[0].clone();
+        merged.merge(&c.totals[1]);
+        assert_eq!(merged.requests, 120);
+        assert_eq!(merged.hist, reference);
+        assert_eq!(c.timeline.len(), 3);
+        assert!(c.timeline.iter().all(|s| s.requests == 40));
+        assert_eq!(c.timeline[2].total_requests, 120);
+        let failures: u64 = c.failures.sorted().iter().map(|f| f.3).sum();
+        assert_eq!(failures, merged.failures);
+        // A sliver after the last tick with nothing in it adds no sample and keeps current RPS.
+        c.collect(&shards, &rows, cx(3010, 10, true), false);
+        assert_eq!(c.timeline.len(), 3);
+        assert_eq!(c.last[0].requests + c.last[1].requests, 40);
+        // A partial last interval with requests is a sample, counted as begun.
+        shards.for_user(0).record(
+            0,
+            &Sample {
+                total_us: 5,
+                ..Sample::default()
+            },
+            None,
+        );
+        c.collect(&shards, &rows, cx(3400, 390, true), false);
+        assert_eq!(c.timeline.len(), 4);
+        assert_eq!(c.timeline[3].elapsed_s, 4);
+        assert_eq!(c.timeline[3].requests, 1);
     }
 }
