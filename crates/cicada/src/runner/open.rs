@@ -25,23 +25,26 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
     let mut running = JoinSet::new();
     let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
     let mut created = 0u64;
-    let mut next_at = 0.0_f64; // seconds since start of the next intended arrival
-    let run_time = shared.plan.run_time.map(|t| t.as_secs_f64());
+    // Time of the next intended arrival since the start, in whole nanoseconds so that a
+    // constant rate never drifts by accumulated rounding.
+    let mut next_ns: u128 = 0;
+    let run_time = shared.plan.run_time.map(|t| t.as_nanos());
     let mut scheduled = 0u64;
     loop {
         if shared.stop.is_cancelled()
-            || run_time.is_some_and(|t| next_at >= t)
+            || run_time.is_some_and(|t| next_ns >= t)
             || shared.plan.iterations.is_some_and(|n| scheduled >= n)
         {
             break;
         }
-        let rate = shared.level(Duration::from_secs_f64(next_at));
+        let offset = Duration::from_nanos(u64::try_from(next_ns).unwrap_or(u64::MAX));
+        let rate = shared.level(offset);
         if rate <= 1e-9 {
             // Nothing to start yet: look again a millisecond later in plan time.
-            next_at += 0.001;
+            next_ns += 1_000_000;
             continue;
         }
-        let intended = shared.start + Duration::from_secs_f64(next_at);
+        let intended = shared.start + offset;
         tokio::select! {
             _ = tokio::time::sleep_until(intended.into()) => {}
             _ = shared.stop.cancelled() => break,
@@ -49,7 +52,7 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
         while running.try_join_next().is_some() {}
         scheduled += 1;
         shared.scheduled.fetch_add(1, Ordering::Relaxed);
-        next_at += 1.0 / rate;
+        next_ns += ((1e9 / rate).round() as u128).max(1);
         let vu = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let vu = match vu {
             Some(vu) => vu,
