@@ -8,6 +8,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Uri};
 use http_body_util::Full;
 
+use super::Shared;
 use super::vu::Vu;
 use crate::http::HttpResponse;
 use crate::scenario::compile::{
@@ -23,15 +24,14 @@ fn micros(d: Duration) -> u64 {
 /// Run one request and record it. `timed_from` is the instant latency counts from (the
 /// intended start in the open model); `None` means "now". Returns whether it succeeded.
 pub async fn execute(
-    program: &Program,
-    base_path: &str,
+    shared: &Shared,
     vu: &mut Vu,
     req: &CompiledRequest,
     timed_from: Option<Instant>,
 ) -> bool {
     let started = Instant::now();
     let origin = timed_from.unwrap_or(started).min(started);
-    let request = match build(program, base_path, vu, req) {
+    let request = match build(shared, vu, req) {
         Ok(r) => r,
         Err(message) => {
             vu.shard.record(
@@ -84,15 +84,15 @@ fn unset(program: &Program, id: usize) -> String {
     )
 }
 
-fn build(
+/// Render a request's URI (base path, path, query) into `buf`, then parse it.
+pub fn render_uri(
     program: &Program,
     base_path: &str,
-    vu: &mut Vu,
     req: &CompiledRequest,
-) -> Result<http::Request<Full<Bytes>>, String> {
-    let Vu {
-        vars, buf, scratch, ..
-    } = vu;
+    vars: &[Option<String>],
+    buf: &mut String,
+    scratch: &mut String,
+) -> Result<Uri, String> {
     buf.clear();
     buf.push_str(base_path);
     req.path
@@ -112,8 +112,36 @@ fn build(
             .map_err(|id| unset(program, id))?;
         percent_encode_into(scratch, buf);
     }
-    let uri =
-        Uri::try_from(buf.as_str()).map_err(|_| "rendered path is not a valid URI".to_string())?;
+    Uri::try_from(buf.as_str()).map_err(|_| "rendered path is not a valid URI".to_string())
+}
+
+/// URIs of requests without variables in path or query, rendered once per run.
+pub fn static_uris(program: &Program, base_path: &str) -> Vec<Option<Uri>> {
+    let mut uris = vec![None; program.request_count];
+    let (mut buf, mut scratch) = (String::new(), String::new());
+    for req in program.requests() {
+        let fixed = req.path.as_static().is_some()
+            && req.query.iter().all(|(_, v)| v.as_static().is_some());
+        if fixed {
+            uris[req.id] = render_uri(program, base_path, req, &[], &mut buf, &mut scratch).ok();
+        }
+    }
+    uris
+}
+
+fn build(
+    shared: &Shared,
+    vu: &mut Vu,
+    req: &CompiledRequest,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    let program = &*shared.program;
+    let Vu {
+        vars, buf, scratch, ..
+    } = vu;
+    let uri = match &shared.static_uris[req.id] {
+        Some(uri) => uri.clone(),
+        None => render_uri(program, &shared.base_path, req, vars, buf, scratch)?,
+    };
     let body = match &req.body {
         CompiledBody::None => None,
         CompiledBody::Static(bytes, ct) => Some((bytes.clone(), ct.clone())),

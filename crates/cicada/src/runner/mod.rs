@@ -106,6 +106,8 @@ pub(crate) struct Shared {
     pub program: Arc<Program>,
     pub plan: LoadPlan,
     pub base_path: String,
+    /// URIs of requests without variables, by request id.
+    pub static_uris: Vec<Option<http::Uri>>,
     pub settings: Arc<ClientSettings>,
     pub shards: Shards,
     pub collector: Mutex<Collector>,
@@ -239,6 +241,7 @@ impl Runner {
         let rows = config.program.rows.len();
         let types = config.program.user_types.len();
         let shared = Arc::new(Shared {
+            static_uris: exec::static_uris(&config.program, &target.base_path),
             base_path: target.base_path.clone(),
             settings,
             shards: Shards::new(config.shards, rows),

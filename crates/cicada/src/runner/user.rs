@@ -46,7 +46,7 @@ pub async fn on_start(shared: &Shared, vu: &mut Vu) {
         vu.draw(&shared.program);
     }
     for step in &ut.on_start {
-        if !execute(&shared.program, &shared.base_path, vu, step, None).await {
+        if !execute(shared, vu, step, None).await {
             break;
         }
     }
@@ -56,7 +56,7 @@ pub async fn on_start(shared: &Shared, vu: &mut Vu) {
 pub async fn on_stop(shared: &Shared, vu: &mut Vu) {
     let ut = &shared.program.user_types[vu.user_type];
     for step in &ut.on_stop {
-        if !execute(&shared.program, &shared.base_path, vu, step, None).await {
+        if !execute(shared, vu, step, None).await {
             break;
         }
     }
@@ -73,9 +73,7 @@ pub async fn iteration(shared: &Shared, vu: &mut Vu, intended: Option<Instant>, 
     let task = &ut.tasks[ut.task_picker.pick(ticket)];
     let mut timed_from = intended;
     for step in &task.steps {
-        if !execute(program, &shared.base_path, vu, step, timed_from.take()).await
-            || stop.is_stopped()
-        {
+        if !execute(shared, vu, step, timed_from.take()).await || stop.is_stopped() {
             break;
         }
     }
@@ -106,9 +104,6 @@ pub async fn run_closed_user(shared: Arc<Shared>, mut vu: Vu, stop: StopSignal) 
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.stopped() => break,
             }
-        } else {
-            // Let other users on this worker run between back-to-back iterations.
-            tokio::task::yield_now().await;
         }
     }
     on_stop(&shared, &mut vu).await;

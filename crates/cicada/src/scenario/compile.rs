@@ -39,6 +39,8 @@ pub struct Program {
     pub user_types: Vec<CompiledUserType>,
     /// Stats rows, indexed by [`CompiledRequest::row`].
     pub rows: Vec<RowKey>,
+    /// Number of compiled requests (ids `0..request_count`).
+    pub request_count: usize,
     pub defaults: Defaults,
     pub thresholds: Vec<Threshold>,
     /// The load plan written in the scenario.
@@ -99,6 +101,8 @@ pub struct CompiledTask {
 /// A request, compiled: its parts ready to render.
 #[derive(Debug)]
 pub struct CompiledRequest {
+    /// Position among all requests of the program (`0..Program::request_count`).
+    pub id: usize,
     pub row: usize,
     pub method: Method,
     pub path: Template,
@@ -212,6 +216,16 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 impl Program {
+    /// Every compiled request: `on_start`, `on_stop` and task steps of every user type.
+    pub fn requests(&self) -> impl Iterator<Item = &CompiledRequest> {
+        self.user_types.iter().flat_map(|u| {
+            u.on_start
+                .iter()
+                .chain(&u.on_stop)
+                .chain(u.tasks.iter().flat_map(|t| &t.steps))
+        })
+    }
+
     /// Validate and compile a scenario.
     pub fn compile(scenario: &Scenario, options: &CompileOptions) -> Result<Self, ScenarioError> {
         Compiler::default().run(scenario, options)
@@ -226,6 +240,7 @@ impl Program {
 #[derive(Default)]
 struct Compiler {
     vars: VarTable,
+    requests: usize,
     rows: Vec<RowKey>,
     row_index: HashMap<RowKey, usize>,
 }
@@ -460,6 +475,7 @@ impl Compiler {
             feeders,
             user_types,
             rows: self.rows,
+            request_count: self.requests,
             defaults: s.defaults.clone(),
             thresholds,
             load: s.load.clone(),
@@ -610,7 +626,9 @@ impl Compiler {
                 self.rows.len() - 1
             }
         };
+        self.requests += 1;
         Ok(CompiledRequest {
+            id: self.requests - 1,
             row,
             method,
             path,
