@@ -27,7 +27,8 @@ fn bad(flag: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 fn secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
-    Duration::try_from_secs_f64(v).map_err(|_| bad(flag, format!("{v} is not a duration in seconds >= 0")))
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| bad(flag, format!("{v} is not a duration in seconds >= 0")))
 }
 
 /// Database settings.
@@ -116,12 +117,18 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             return Err(bad("token-ttl-secs", "must be at least 1"));
         }
         if !(0.0..=1.0).contains(&a.agent_failure_ratio) {
-            return Err(bad("agent-failure-ratio", format!("{} is not within 0..=1", a.agent_failure_ratio)));
+            return Err(bad(
+                "agent-failure-ratio",
+                format!("{} is not within 0..=1", a.agent_failure_ratio),
+            ));
         }
         if !(a.agent_latency_sigma.is_finite() && a.agent_latency_sigma >= 0.0) {
             return Err(bad("agent-latency-sigma", "must be a number >= 0"));
         }
-        let median = secs("agent-latency-median-ms", a.agent_latency_median_ms / 1000.0)?;
+        let median = secs(
+            "agent-latency-median-ms",
+            a.agent_latency_median_ms / 1000.0,
+        )?;
         let max_latency = secs("agent-latency-max-ms", a.agent_latency_max_ms / 1000.0)?;
         let lease = secs("lease-secs", a.lease_secs)?;
         if lease <= max_latency {
@@ -271,17 +278,32 @@ mod tests {
         let u = ["--database-url", "sqlite://x.db"];
         for (extra, flag) in [
             (&["--workers-min", "0"][..], "workers-min"),
-            (&["--workers-min", "5", "--workers-max", "4"][..], "workers-max"),
+            (
+                &["--workers-min", "5", "--workers-max", "4"][..],
+                "workers-max",
+            ),
             (&["--agent-failure-ratio", "1.5"][..], "agent-failure-ratio"),
-            (&["--lease-secs", "1", "--agent-latency-max-ms", "2000"][..], "lease-secs"),
+            (
+                &["--lease-secs", "1", "--agent-latency-max-ms", "2000"][..],
+                "lease-secs",
+            ),
             (&["--pool-size", "0"][..], "pool-size"),
-            (&["--target-queue-per-worker", "0"][..], "target-queue-per-worker"),
-            (&["--scale-up-cooldown-secs=-1"][..], "scale-up-cooldown-secs"),
+            (
+                &["--target-queue-per-worker", "0"][..],
+                "target-queue-per-worker",
+            ),
+            (
+                &["--scale-up-cooldown-secs=-1"][..],
+                "scale-up-cooldown-secs",
+            ),
         ] {
             let mut args = u.to_vec();
             args.extend_from_slice(extra);
             assert_eq!(serve(&args).unwrap_err().flag, flag, "{extra:?}");
         }
-        assert_eq!(serve(&["--database-url", "mysql://x"]).unwrap_err().flag, "database-url");
+        assert_eq!(
+            serve(&["--database-url", "mysql://x"]).unwrap_err().flag,
+            "database-url"
+        );
     }
 }

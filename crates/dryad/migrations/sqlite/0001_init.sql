@@ -32,6 +32,8 @@ CREATE INDEX executions_agent_status ON executions (agent_id, status, execution_
 -- Average and percentiles of execution time per agent (index-only, finished executions only).
 CREATE INDEX executions_agent_time ON executions (agent_id, execution_time_ms)
     WHERE execution_time_ms IS NOT NULL;
--- The queue: oldest PENDING first, queue depth, expired RUNNING leases.
-CREATE INDEX executions_status ON executions (status, created_at);
+-- Status indexes for the queue, partial so they hold only the few live rows (the finished
+-- history never touches them): oldest PENDING first and queue depth; expired RUNNING leases.
+CREATE INDEX executions_pending ON executions (created_at) WHERE status = 'PENDING';
+CREATE INDEX executions_running ON executions (lease_expires_at) WHERE status = 'RUNNING';
 CREATE INDEX executions_user ON executions (user_id);

@@ -24,7 +24,10 @@ pub fn app(state: AppState) -> Router {
     let studio = Router::new()
         .route("/execute", post(studio::execute))
         .route("/executions/{execution_id}", get(studio::get_execution))
-        .route("/agents/{agent_id}/executions", get(studio::list_executions))
+        .route(
+            "/agents/{agent_id}/executions",
+            get(studio::list_executions),
+        )
         .route("/agents/{agent_id}/metrics", get(studio::agent_metrics));
     Router::new()
         .route("/health", get(ops::health))
@@ -37,7 +40,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

@@ -44,7 +44,8 @@ pub async fn execute(
     if req.prompt.trim().is_empty() {
         return Err(ApiError::InvalidBody("prompt must not be empty".to_owned()));
     }
-    let id = Uuid::new_v4();
+    // Time-ordered (v7): new rows land at the end of the primary-key index.
+    let id = Uuid::now_v7();
     let now = now_millis();
     let input = serde_json::json!({ "prompt": req.prompt }).to_string();
     {
@@ -94,7 +95,8 @@ pub async fn get_execution(
         let mut conn = state.db.acquire(&timing).await?;
         timing.db(executions::get(&mut conn, execution_id)).await?
     };
-    let row = row.ok_or_else(|| ApiError::NotFound(format!("execution {execution_id} not found")))?;
+    let row =
+        row.ok_or_else(|| ApiError::NotFound(format!("execution {execution_id} not found")))?;
     let execution = Execution::try_from(row).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(axum::Json(execution))
 }
@@ -145,7 +147,11 @@ impl TryFrom<ListParams> for ListQuery {
             .map(|s| s.parse::<Status>())
             .transpose()
             .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?;
-        Ok(ListQuery { limit, offset, status })
+        Ok(ListQuery {
+            limit,
+            offset,
+            status,
+        })
     }
 }
 
@@ -173,7 +179,9 @@ pub async fn list_executions(
     let (rows, total) = {
         let mut conn = state.db.acquire(&timing).await?;
         let rows = timing
-            .db(executions::list_for_agent(&mut conn, agent_id, q.status, q.limit, q.offset))
+            .db(executions::list_for_agent(
+                &mut conn, agent_id, q.status, q.limit, q.offset,
+            ))
             .await?;
         let total = timing
             .db(executions::count_for_agent(&mut conn, agent_id, q.status))

@@ -26,17 +26,19 @@ fn unauthorized(code: &'static str, detail: &str) -> ApiError {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing_token", "Authorization: Bearer <token> is required"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            unauthorized("missing_token", "Authorization: Bearer <token> is required")
+        })?;
         let value = header
             .to_str()
             .map_err(|_| unauthorized("invalid_token", "Authorization header is not ASCII"))?;
-        let (scheme, token) = value
-            .split_once(' ')
-            .ok_or_else(|| unauthorized("invalid_token", "Authorization must be 'Bearer <token>'"))?;
+        let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+            unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
+        })?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(unauthorized(
                 "invalid_token",

@@ -74,12 +74,13 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// A hasher with `params`, running at most `concurrency` hashes at once.
     pub fn new(params: HashParams, concurrency: usize) -> Result<Self, PasswordError> {
-        let p = Params::new(params.m_cost_kib, params.t_cost, params.p_cost, None).map_err(|e| {
-            PasswordError::Params {
-                params,
-                message: e.to_string(),
-            }
-        })?;
+        let p =
+            Params::new(params.m_cost_kib, params.t_cost, params.p_cost, None).map_err(|e| {
+                PasswordError::Params {
+                    params,
+                    message: e.to_string(),
+                }
+            })?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
         let dummy = uuid::Uuid::new_v4().to_string();
         let dummy_hash = hash_blocking(&argon, &dummy)?;
@@ -98,15 +99,27 @@ impl PasswordHasher {
 
     /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for `password`.
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Closed)?;
         let argon = self.argon.clone();
         tokio::task::spawn_blocking(move || hash_blocking(&argon, &password)).await?
     }
 
     /// Whether `password` matches `phc` (parameters are read from the PHC string). With
     /// `phc = None` a dummy hash is checked and `false` returned, in the same time.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Closed)?;
         let argon = self.argon.clone();
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.to_string());
@@ -140,12 +153,23 @@ mod tests {
         assert!(h.verify("test123".into(), Some(phc.clone())).await.unwrap());
         assert!(!h.verify("test124".into(), Some(phc)).await.unwrap());
         assert!(!h.verify("test123".into(), None).await.unwrap());
-        assert!(!h.verify("x".into(), Some("not a phc string".into())).await.unwrap());
+        assert!(
+            !h.verify("x".into(), Some("not a phc string".into()))
+                .await
+                .unwrap()
+        );
     }
 
     #[test]
     fn rejects_bad_params() {
-        let bad = HashParams { m_cost_kib: 1, t_cost: 1, p_cost: 1 };
-        assert!(matches!(PasswordHasher::new(bad, 1), Err(PasswordError::Params { .. })));
+        let bad = HashParams {
+            m_cost_kib: 1,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        assert!(matches!(
+            PasswordHasher::new(bad, 1),
+            Err(PasswordError::Params { .. })
+        ));
     }
 }

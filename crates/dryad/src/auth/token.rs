@@ -53,7 +53,9 @@ pub struct TokenKeys {
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,20 +144,35 @@ mod tests {
 
         let now = now_secs();
         let expired = k
-            .sign(&Claims { sub: "u1".into(), name: "a".into(), iat: now - 120, exp: now - 60 })
+            .sign(&Claims {
+                sub: "u1".into(),
+                name: "a".into(),
+                iat: now - 120,
+                exp: now - 60,
+            })
             .unwrap();
         assert_eq!(k.verify(&expired), Err(TokenError::Expired));
 
-        let payload = b64(&format!(r#"{{"sub":"u1","name":"a","iat":{now},"exp":{}}}"#, now + 60));
+        let payload = b64(&format!(
+            r#"{{"sub":"u1","name":"a","iat":{now},"exp":{}}}"#,
+            now + 60
+        ));
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), payload);
-        assert!(matches!(k.verify(&none), Err(TokenError::BadAlgorithm | TokenError::Malformed)));
+        assert!(matches!(
+            k.verify(&none),
+            Err(TokenError::BadAlgorithm | TokenError::Malformed)
+        ));
         let hs512 = format!("{}.{}.abc", b64(r#"{"alg":"HS512","typ":"JWT"}"#), payload);
         assert_eq!(k.verify(&hs512), Err(TokenError::BadAlgorithm));
 
         for bad in ["", "abc", "a.b.c", "....", "eyJ.eyJ.sig"] {
             assert_eq!(k.verify(bad), Err(TokenError::Malformed), "{bad:?}");
         }
-        let no_exp = format!("{}.{}.sig", b64(r#"{"alg":"HS256"}"#), b64(r#"{"sub":"u"}"#));
+        let no_exp = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(r#"{"sub":"u"}"#)
+        );
         assert!(k.verify(&no_exp).is_err());
     }
 }

@@ -232,7 +232,15 @@ pub async fn agent_metrics(
     };
     let p50 = percentile(50.0).await?;
     let p95 = percentile(95.0).await?;
-    Ok(summarise(agent_id, by_status, timed, time_sum.unwrap_or(0), p50, p95, last))
+    Ok(summarise(
+        agent_id,
+        by_status,
+        timed,
+        time_sum.unwrap_or(0),
+        p50,
+        p95,
+        last,
+    ))
 }
 
 /// Assembles [`AgentMetrics`] from the aggregates (pure).
@@ -304,10 +312,10 @@ pub async fn claim_next(
         }
     };
     sqlx::query_as::<_, Claimed>(sql)
-    .bind(lease_until)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
 }
 
 /// How a claimed execution ended.
@@ -373,7 +381,10 @@ pub async fn requeue(
 }
 
 /// Returns every RUNNING execution whose lease ended before `now` to the queue.
-pub async fn requeue_expired(conn: &mut AnyConnection, now: EpochMillis) -> Result<u64, sqlx::Error> {
+pub async fn requeue_expired(
+    conn: &mut AnyConnection,
+    now: EpochMillis,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE executions SET status = 'PENDING', lease_expires_at = NULL, updated_at = $1 \
          WHERE status = 'RUNNING' AND lease_expires_at < $1",

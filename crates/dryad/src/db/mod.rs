@@ -145,10 +145,13 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
-        migrator.run(&pool).await.map_err(|source| DbError::Migrate {
-            url: redact(url),
-            source,
-        })?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|source| DbError::Migrate {
+                url: redact(url),
+                source,
+            })?;
         Ok(Db {
             pool,
             backend,
@@ -173,7 +176,10 @@ impl Db {
     }
 
     /// Takes a connection, recording the wait in `timing` and in the acquire-wait histogram.
-    pub async fn acquire(&self, timing: &RequestTiming) -> Result<PoolConnection<Any>, sqlx::Error> {
+    pub async fn acquire(
+        &self,
+        timing: &RequestTiming,
+    ) -> Result<PoolConnection<Any>, sqlx::Error> {
         let start = Instant::now();
         let conn = self.pool.acquire().await;
         let waited = start.elapsed();
@@ -201,8 +207,14 @@ mod tests {
 
     #[test]
     fn backend_from_url() {
-        assert_eq!(Backend::from_url("sqlite://dryad.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::from_url("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("sqlite://dryad.db").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").unwrap(),
+            Backend::Sqlite
+        );
         assert_eq!(
             Backend::from_url("postgres://postgres@127.0.0.1/test").unwrap(),
             Backend::Postgres

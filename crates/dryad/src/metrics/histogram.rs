@@ -20,8 +20,8 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 
 /// Buckets for connection-pool waits: most are microseconds, trouble is milliseconds.
 pub const POOL_WAIT_BUCKETS: &[f64] = &[
-    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 5.0,
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    5.0,
 ];
 
 impl Histogram {
@@ -60,7 +60,10 @@ impl Histogram {
         let mut cumulative = 0u64;
         for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
             cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
         }
         let count = self.count();
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");

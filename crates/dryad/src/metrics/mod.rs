@@ -187,8 +187,12 @@ impl Metrics {
 
     /// One login attempt.
     pub fn count_login(&self, success: bool) {
-        if success { &self.login_success } else { &self.login_failure }
-            .fetch_add(1, Ordering::Relaxed);
+        if success {
+            &self.login_success
+        } else {
+            &self.login_failure
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Workers busy now.
@@ -207,12 +211,34 @@ impl Metrics {
             self.in_flight.load(Ordering::Relaxed),
         );
 
-        gauge(&mut out, "dryad_db_pool_max_connections", "Configured pool maximum.", pool.max);
-        gauge(&mut out, "dryad_db_pool_size", "Open database connections.", pool.size);
-        header(&mut out, "dryad_db_pool_connections", "gauge", "Open connections by state.");
+        gauge(
+            &mut out,
+            "dryad_db_pool_max_connections",
+            "Configured pool maximum.",
+            pool.max,
+        );
+        gauge(
+            &mut out,
+            "dryad_db_pool_size",
+            "Open database connections.",
+            pool.size,
+        );
+        header(
+            &mut out,
+            "dryad_db_pool_connections",
+            "gauge",
+            "Open connections by state.",
+        );
         let in_use = pool.size.saturating_sub(pool.idle);
-        let _ = writeln!(out, "dryad_db_pool_connections{{state=\"in_use\"}} {in_use}");
-        let _ = writeln!(out, "dryad_db_pool_connections{{state=\"idle\"}} {}", pool.idle);
+        let _ = writeln!(
+            out,
+            "dryad_db_pool_connections{{state=\"in_use\"}} {in_use}"
+        );
+        let _ = writeln!(
+            out,
+            "dryad_db_pool_connections{{state=\"idle\"}} {}",
+            pool.idle
+        );
         header(
             &mut out,
             "dryad_db_pool_acquire_wait_seconds",
@@ -229,8 +255,18 @@ impl Metrics {
             "PENDING executions waiting for a worker.",
             load(&self.queue_depth),
         );
-        gauge(&mut out, "dryad_workers_busy", "Workers running an execution.", load(&self.workers_busy));
-        gauge(&mut out, "dryad_workers_current", "Workers alive.", load(&self.workers_current));
+        gauge(
+            &mut out,
+            "dryad_workers_busy",
+            "Workers running an execution.",
+            load(&self.workers_busy),
+        );
+        gauge(
+            &mut out,
+            "dryad_workers_current",
+            "Workers alive.",
+            load(&self.workers_current),
+        );
         gauge(
             &mut out,
             "dryad_workers_desired",
@@ -243,9 +279,17 @@ impl Metrics {
             "dryad_autoscaler_scale_events_total",
             "Autoscaler decisions that changed the worker count.",
             "direction",
-            &[("up", counter_u(&self.scale_up)), ("down", counter_u(&self.scale_down))],
+            &[
+                ("up", counter_u(&self.scale_up)),
+                ("down", counter_u(&self.scale_down)),
+            ],
         );
-        header(&mut out, "dryad_executions_created_total", "counter", "Executions accepted.");
+        header(
+            &mut out,
+            "dryad_executions_created_total",
+            "counter",
+            "Executions accepted.",
+        );
         let _ = writeln!(
             out,
             "dryad_executions_created_total {}",
@@ -282,7 +326,12 @@ impl Metrics {
             ],
         );
 
-        header(&mut out, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+        header(
+            &mut out,
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time.",
+        );
         let _ = writeln!(out, "process_cpu_seconds_total {}", process::cpu_seconds());
         gauge(
             &mut out,
@@ -290,8 +339,17 @@ impl Metrics {
             "Resident memory size.",
             process::resident_memory_bytes(),
         );
-        header(&mut out, "process_start_time_seconds", "gauge", "Start time since the epoch.");
-        let _ = writeln!(out, "process_start_time_seconds {}", self.start_time_seconds);
+        header(
+            &mut out,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time since the epoch.",
+        );
+        let _ = writeln!(
+            out,
+            "process_start_time_seconds {}",
+            self.start_time_seconds
+        );
         out
     }
 
@@ -301,7 +359,12 @@ impl Metrics {
             let read = self.http.read().unwrap_or_else(|e| e.into_inner());
             read.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
-        header(out, "dryad_http_requests_total", "counter", "HTTP requests served.");
+        header(
+            out,
+            "dryad_http_requests_total",
+            "counter",
+            "HTTP requests served.",
+        );
         for ((method, route, status), s) in &series {
             let _ = writeln!(
                 out,
@@ -328,7 +391,9 @@ impl Metrics {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -360,7 +425,11 @@ mod tests {
         m.observe_pool_acquire(Duration::from_micros(20));
         m.set_queue_depth(7);
         m.set_workers_desired(3);
-        let text = m.render(PoolReading { max: 8, size: 3, idle: 1 });
+        let text = m.render(PoolReading {
+            max: 8,
+            size: 3,
+            idle: 1,
+        });
         for needle in [
             "dryad_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2\n",
             "dryad_http_request_duration_seconds_count{method=\"GET\",route=\"/health\",status=\"200\"} 2\n",

@@ -13,7 +13,12 @@ pub fn cpu_seconds() -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // `rest` starts at field 3 (state), so field N is at index N - 3.
     #[allow(clippy::cast_precision_loss)]
     let total = (ticks(14 - 3) + ticks(15 - 3)) as f64;

@@ -122,9 +122,15 @@ mod tests {
 
     #[test]
     fn output_derives_from_prompt() {
-        let out: serde_json::Value = serde_json::from_str(&output_for("hello big world", "a1")).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_str(&output_for("hello big world", "a1")).unwrap();
         assert_eq!(out["prompt_words"], 3);
         assert_eq!(out["prompt_chars"], 15);
-        assert!(out["response"].as_str().unwrap().contains("hello big world"));
+        assert!(
+            out["response"]
+                .as_str()
+                .unwrap()
+                .contains("hello big world")
+        );
     }
 }

@@ -97,7 +97,11 @@ impl Autoscaler {
         let load = (pending + busy) as f64;
         let raw = (load / self.cfg.target_per_worker).ceil();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let raw = if raw >= self.cfg.max as f64 { self.cfg.max } else { raw as usize };
+        let raw = if raw >= self.cfg.max as f64 {
+            self.cfg.max
+        } else {
+            raw as usize
+        };
         raw.clamp(self.cfg.min, self.cfg.max)
     }
 
@@ -142,7 +146,12 @@ impl Autoscaler {
         let since_up_ok = self
             .last_up
             .is_none_or(|t| now.saturating_sub(t) >= self.cfg.down_cooldown);
-        let stable = self.window.iter().map(|&(_, r)| r).max().unwrap_or(recommended);
+        let stable = self
+            .window
+            .iter()
+            .map(|&(_, r)| r)
+            .max()
+            .unwrap_or(recommended);
         if stable < from && window_full && since_up_ok {
             self.current = stable;
             return Decision {

@@ -22,7 +22,10 @@ struct Running {
 pub async fn supervise(ctx: WorkerContext, cfg: AutoscaleConfig, shutdown: CancellationToken) {
     match recover_expired(&ctx).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(requeued = n, "returned executions with expired leases to the queue"),
+        Ok(n) => tracing::info!(
+            requeued = n,
+            "returned executions with expired leases to the queue"
+        ),
         Err(e) => tracing::error!(error = %e, "lease recovery at start failed"),
     }
     let origin = Instant::now();
@@ -30,7 +33,14 @@ pub async fn supervise(ctx: WorkerContext, cfg: AutoscaleConfig, shutdown: Cance
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut workers: Vec<Running> = Vec::new();
     let mut next_id = 0usize;
-    resize(&ctx, &mut tasks, &mut workers, &mut next_id, scaler.current(), &shutdown);
+    resize(
+        &ctx,
+        &mut tasks,
+        &mut workers,
+        &mut next_id,
+        scaler.current(),
+        &shutdown,
+    );
     ctx.metrics.set_workers_desired(scaler.current());
     let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -65,7 +75,14 @@ pub async fn supervise(ctx: WorkerContext, cfg: AutoscaleConfig, shutdown: Cance
                 "autoscaler decision"
             );
             ctx.metrics.count_scale(decision.action == Action::ScaleUp);
-            resize(&ctx, &mut tasks, &mut workers, &mut next_id, decision.to, &shutdown);
+            resize(
+                &ctx,
+                &mut tasks,
+                &mut workers,
+                &mut next_id,
+                decision.to,
+                &shutdown,
+            );
         }
     }
     tracing::info!(workers = workers.len(), "stopping workers");
@@ -83,7 +100,12 @@ fn resize(
 ) {
     while workers.len() < target {
         let retire = CancellationToken::new();
-        tasks.spawn(worker::run(ctx.clone(), *next_id, retire.clone(), shutdown.clone()));
+        tasks.spawn(worker::run(
+            ctx.clone(),
+            *next_id,
+            retire.clone(),
+            shutdown.clone(),
+        ));
         workers.push(Running { retire });
         *next_id += 1;
     }

@@ -33,7 +33,12 @@ pub struct WorkerContext {
 }
 
 /// Runs one worker until `retire` (after the current run) or `shutdown` (abandoning it).
-pub async fn run(ctx: WorkerContext, id: usize, retire: CancellationToken, shutdown: CancellationToken) {
+pub async fn run(
+    ctx: WorkerContext,
+    id: usize,
+    retire: CancellationToken,
+    shutdown: CancellationToken,
+) {
     tracing::debug!(worker = id, "worker started");
     while !retire.is_cancelled() && !shutdown.is_cancelled() {
         match claim(&ctx).await {
@@ -62,7 +67,13 @@ async fn claim(ctx: &WorkerContext) -> Result<Option<Claimed>, sqlx::Error> {
     let mut conn = ctx.db.acquire(&RequestTiming::default()).await?;
     let now = now_millis();
     let lease_ms = i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX);
-    executions::claim_next(&mut conn, ctx.db.backend(), now, now.saturating_add(lease_ms)).await
+    executions::claim_next(
+        &mut conn,
+        ctx.db.backend(),
+        now,
+        now.saturating_add(lease_ms),
+    )
+    .await
 }
 
 async fn execute(ctx: &WorkerContext, id: usize, claimed: Claimed, shutdown: &CancellationToken) {
@@ -94,8 +105,12 @@ async fn execute(ctx: &WorkerContext, id: usize, claimed: Claimed, shutdown: &Ca
             } else {
                 Status::Completed
             }),
-            Ok(false) => tracing::warn!(worker = id, execution = %claimed.id, "claim lost before finishing (lease expired)"),
-            Err(e) => tracing::error!(worker = id, execution = %claimed.id, error = %e, "recording the outcome failed; the lease will requeue it"),
+            Ok(false) => {
+                tracing::warn!(worker = id, execution = %claimed.id, "claim lost before finishing (lease expired)")
+            }
+            Err(e) => {
+                tracing::error!(worker = id, execution = %claimed.id, error = %e, "recording the outcome failed; the lease will requeue it")
+            }
         }
     } else {
         match requeue(ctx, &claimed).await {
@@ -104,13 +119,20 @@ async fn execute(ctx: &WorkerContext, id: usize, claimed: Claimed, shutdown: &Ca
                 tracing::info!(worker = id, execution = %claimed.id, "returned to the queue at shutdown");
             }
             Ok(false) => {}
-            Err(e) => tracing::error!(worker = id, execution = %claimed.id, error = %e, "requeue at shutdown failed; the lease will requeue it"),
+            Err(e) => {
+                tracing::error!(worker = id, execution = %claimed.id, error = %e, "requeue at shutdown failed; the lease will requeue it")
+            }
         }
     }
     ctx.metrics.add_workers_busy(-1);
 }
 
-async fn record(ctx: &WorkerContext, claimed: &Claimed, outcome: &Outcome, took: i64) -> Result<bool, sqlx::Error> {
+async fn record(
+    ctx: &WorkerContext,
+    claimed: &Claimed,
+    outcome: &Outcome,
+    took: i64,
+) -> Result<bool, sqlx::Error> {
     let mut conn = ctx.db.acquire(&RequestTiming::default()).await?;
     executions::finish(&mut conn, claimed, outcome, now_millis(), took).await
 }
