@@ -6,7 +6,9 @@
 //! ```
 //!
 //! With `--hours N` the example's one-minute timeline is stretched to N hours (one sample per
-//! second), to see how the page and the renderers scale with long runs.
+//! second), to see how the page and the renderers scale with long runs. With `--analysed` the
+//! report carries the performance analysis too (findings, resources, target metrics, capacity,
+//! auto-scaling: `sample::analysed_report`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,13 +19,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut dir = PathBuf::from("sample-report");
     let mut hours = 0u64;
+    let mut analysed = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--hours" => hours = args.next().ok_or("--hours needs a number")?.parse()?,
+            "--analysed" => analysed = true,
             other => dir = PathBuf::from(other),
         }
     }
-    let mut report = sample::sample_report();
+    let mut report = if analysed {
+        sample::analysed_report()
+    } else {
+        sample::sample_report()
+    };
     if hours > 0 {
         let minute = report.timeline.clone();
         report.timeline = (0..hours * 60)

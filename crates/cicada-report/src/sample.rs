@@ -2,9 +2,14 @@
 //! to prove escaping), a 60-second ramp-and-hold timeline with a slow patch, three failure
 //! groups, and passing and failing thresholds. Synthetic data, made for documentation, demos
 //! and the tests of everything that renders a [`RunReport`] (the numbers are self-consistent:
-//! row totals add up to the aggregated row and to the timeline).
+//! row totals add up to the aggregated row and to the timeline). [`analysed_report`] adds the
+//! performance analysis (resources, scraped metrics, findings, capacity, auto-scaling).
 
 use crate::model::*;
+
+mod analysis;
+
+pub use analysis::analysed_report;
 
 /// Deterministic noise in `0.0..1.0` (xorshift), so the fixture is the same on every run.
 struct Noise(u64);

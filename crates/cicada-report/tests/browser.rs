@@ -77,6 +77,17 @@ fn report_page_renders_in_chromium_at_narrow_width() {
 }
 
 #[test]
+fn analysed_page_draws_every_analysis_chart() {
+    // 5 standard charts + 3 resources + 8 target metrics + 2 capacity + 4 scaling panels.
+    check_report_page("analysed", &common::analysed_report(), 1366, 22);
+}
+
+#[test]
+fn analysed_page_fits_a_narrow_window() {
+    check_report_page("analysed-narrow", &common::analysed_report(), 760, 22);
+}
+
+#[test]
 fn open_model_page_charts_the_arrival_schedule() {
     let mut r = common::sample_report();
     r.run.plan.model = cicada_report::model::LoadModel::Open;

@@ -52,6 +52,7 @@ fn assert_valid(v: &jsonschema::Validator, json: &str) {
 fn report_json_validates_against_the_committed_schema() {
     let v = validator();
     assert_valid(&v, &common::sample_report().to_json_pretty());
+    assert_valid(&v, &common::analysed_report().to_json_pretty());
     let mut open = common::passing_report();
     open.open_model = Some(cicada_report::model::OpenModelStats {
         scheduled_iterations: 100,

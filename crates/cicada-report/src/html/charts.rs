@@ -6,7 +6,9 @@ use super::{Section, name_html};
 use crate::escape::escape;
 use crate::format::fmt_ms_bare;
 use crate::model::{DistributionPoint, Percentiles, RequestStats, RunReport};
-use crate::svg::{Axis, LineChart, ScaleKind, Series, TickFormat, color, nines_upper};
+use crate::svg::{
+    Axis, LineChart, RenderOptions, ScaleKind, Series, TickFormat, color, nines_upper,
+};
 
 const FAIL_COLOR: &str = "#d62728";
 
@@ -32,6 +34,43 @@ pub fn figure(out: &mut String, title: &str, sub: &str, chart: &LineChart) {
         escape(sub),
         chart.render()
     );
+}
+
+/// Append one chart card drawn with [`RenderOptions`] (plot height, shaded bands).
+pub fn figure_with(
+    out: &mut String,
+    title: &str,
+    sub: &str,
+    chart: &LineChart,
+    opts: &RenderOptions,
+) {
+    let _ = writeln!(
+        out,
+        "<figure class=\"chart-card\"><figcaption>{}<span class=\"sub\">{}</span></figcaption>{}</figure>",
+        escape(title),
+        escape(sub),
+        chart.render_with(opts)
+    );
+}
+
+/// Append one chart card of stacked panels that share a time axis (e.g. users, replicas and
+/// p95): each panel keeps its own y axis, so no quantity is squashed by another's scale.
+pub fn figure_panels(
+    out: &mut String,
+    title: &str,
+    sub: &str,
+    panels: &[(LineChart, RenderOptions)],
+) {
+    let _ = write!(
+        out,
+        "<figure class=\"chart-card panels\"><figcaption>{}<span class=\"sub\">{}</span></figcaption>",
+        escape(title),
+        escape(sub)
+    );
+    for (chart, opts) in panels {
+        out.push_str(&chart.render_with(opts));
+    }
+    out.push_str("</figure>\n");
 }
 
 /// Users, throughput, response times and per-request p95 over the run.

@@ -2,16 +2,21 @@
 //! nothing fetched from the network, so it opens offline, mails as one file and prints to PDF.
 //!
 //! The page is a pure function of the [`RunReport`]: re-rendering a saved JSON report gives the
-//! same bytes. It is a list of [`Section`]s; later analyses (resources, bottleneck findings,
-//! scaling timeline) add theirs with [`render_html_with`] and appear in the table of contents.
+//! same bytes. It is a list of [`Section`]s. The report's own `analysis` is drawn without help:
+//! a generator-health banner under the verdict, "Findings" first, then after the response-time
+//! charts "Resources", "Target metrics", "Capacity" and "Auto-scaling" — each only when its data
+//! exists. Further sections can be added with [`render_html_with`]; they appear in the table of
+//! contents.
 //! Their charts use [`crate::svg::LineChart`] wrapped by [`figure`]; a `<div class="charts">`
 //! lays chart cards out two by two, as in "Over time".
 
+mod analysis;
 mod charts;
 mod summary;
 mod tables;
 
-pub use charts::{figure, row_label};
+pub use analysis::usl_throughput;
+pub use charts::{figure, figure_panels, figure_with, row_label};
 
 use std::fmt::Write as _;
 
@@ -62,12 +67,15 @@ pub fn render_html_with(report: &RunReport, extra: &[(Placement, Section)]) -> S
             .filter(move |(at, _)| *at == p)
             .map(|(_, s)| s.clone())
     };
-    let mut sections = vec![
+    let analysis = analysis::sections(report);
+    let mut sections = analysis.top;
+    sections.extend([
         summary::run_section(report),
         tables::requests_section(report),
         charts::timeline_section(report),
         charts::distribution_section(report),
-    ];
+    ]);
+    sections.extend(analysis.after_charts);
     sections.extend(extra_at(Placement::AfterCharts));
     sections.push(tables::failures_section(report));
     sections.push(tables::thresholds_section(report));

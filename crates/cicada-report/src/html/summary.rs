@@ -19,6 +19,7 @@ pub fn header(r: &RunReport) -> String {
         escape(&r.run.started_at)
     );
     h.push_str(&verdict(r));
+    h.push_str(&super::analysis::generator_banner(r));
     h.push_str(&cards(r));
     h
 }
@@ -50,7 +51,14 @@ fn verdict(r: &RunReport) -> String {
     for f in &v.failed {
         let _ = write!(items, "<li class=\"failed\">{}</li>", escape(f));
     }
-    for w in &v.warnings {
+    // The generator verdict has its own banner below; do not say it twice.
+    let banner = r
+        .analysis
+        .as_ref()
+        .and_then(|a| a.generator_health.as_ref())
+        .filter(|h| !h.healthy)
+        .map(|h| h.verdict.as_str());
+    for w in v.warnings.iter().filter(|w| Some(w.as_str()) != banner) {
         let _ = write!(items, "<li class=\"warning\">Warning: {}</li>", escape(w));
     }
     if !items.is_empty() {

@@ -60,6 +60,10 @@ pub struct Series {
     /// Shade the area under the line.
     pub fill: bool,
     pub dashed: bool,
+    /// Draw a dot at each point (e.g. measurements beside a fitted curve).
+    pub markers: bool,
+    /// Join the points with a line (off: dots only, with `markers`).
+    pub line: bool,
 }
 
 impl Series {
@@ -70,6 +74,34 @@ impl Series {
             points,
             fill: false,
             dashed: false,
+            markers: false,
+            line: true,
+        }
+    }
+}
+
+/// A shaded stretch of the x axis (e.g. seconds where the load generator could not keep up).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    /// Tooltip text (the SVG `<title>` of the shaded rectangle).
+    pub label: String,
+}
+
+/// How a chart is drawn beyond its data: the plot's height and shaded bands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderOptions {
+    /// Height of the plot area in SVG units (the width is fixed; the page scales both).
+    pub plot_height: f64,
+    pub bands: Vec<Band>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            plot_height: PLOT_HEIGHT,
+            bands: Vec::new(),
         }
     }
 }
@@ -87,9 +119,15 @@ pub struct LineChart {
 impl LineChart {
     /// The chart as a self-contained `<svg class="chart">` element.
     pub fn render(&self) -> String {
+        self.render_with(&RenderOptions::default())
+    }
+
+    /// The chart with a given plot height and shaded bands.
+    pub fn render_with(&self, opts: &RenderOptions) -> String {
+        let plot_h = opts.plot_height.max(40.0);
         let legend_rows = self.legend_layout().last().map_or(1, |(row, _, _)| row + 1);
         let top = LEGEND_TOP + legend_rows as f64 * LEGEND_ROW + 8.0;
-        let height = top + PLOT_HEIGHT + MARGIN_BOTTOM;
+        let height = top + plot_h + MARGIN_BOTTOM;
         let (x_lo, x_hi) = self.domain(&self.x, |p| p.0);
         let (y_lo, y_hi) = self.domain(&self.y, |p| p.1);
         let xs = Scale {
@@ -103,7 +141,7 @@ impl LineChart {
             kind: self.y.kind,
             lo: y_lo,
             hi: y_hi,
-            px_lo: top + PLOT_HEIGHT,
+            px_lo: top + plot_h,
             px_hi: top,
         };
 
@@ -113,7 +151,8 @@ impl LineChart {
             r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" preserveAspectRatio="xMidYMid meet"><title>{}</title>"#,
             escape(&self.title)
         );
-        self.draw_axes(&mut svg, &xs, &ys, top);
+        self.draw_axes(&mut svg, &xs, &ys, top, plot_h);
+        draw_bands(&mut svg, &opts.bands, &xs, top, plot_h);
         let has_data = self
             .series
             .iter()
@@ -129,7 +168,7 @@ impl LineChart {
                 svg,
                 r#"<text class="no-data" x="{:.1}" y="{:.1}" text-anchor="middle">No data</text>"#,
                 (MARGIN_LEFT + WIDTH - MARGIN_RIGHT) / 2.0,
-                top + PLOT_HEIGHT / 2.0
+                top + plot_h / 2.0
             );
         }
         self.draw_legend(&mut svg);
@@ -174,8 +213,9 @@ impl LineChart {
         }
     }
 
-    fn draw_axes(&self, svg: &mut String, xs: &Scale, ys: &Scale, top: f64) {
-        let bottom = top + PLOT_HEIGHT;
+    fn draw_axes(&self, svg: &mut String, xs: &Scale, ys: &Scale, top: f64, plot_height: f64) {
+        let plot_h = plot_height;
+        let bottom = top + plot_h;
         let (left, right) = (MARGIN_LEFT, WIDTH - MARGIN_RIGHT);
         svg.push_str(r#"<g class="axes">"#);
         for v in ys.ticks(5) {
@@ -204,7 +244,7 @@ impl LineChart {
         }
         let _ = write!(
             svg,
-            r#"<rect class="frame" x="{left:.1}" y="{top:.1}" width="{:.1}" height="{PLOT_HEIGHT:.1}"/>"#,
+            r#"<rect class="frame" x="{left:.1}" y="{top:.1}" width="{:.1}" height="{plot_h:.1}"/>"#,
             right - left
         );
         let _ = write!(
@@ -217,7 +257,7 @@ impl LineChart {
         let _ = write!(
             svg,
             r#"<text class="axis-label" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-            top + PLOT_HEIGHT / 2.0,
+            top + plot_h / 2.0,
             escape(&self.y.label)
         );
         svg.push_str("</g>");
@@ -249,17 +289,53 @@ impl LineChart {
             } else {
                 ""
             };
+            if s.line {
+                let _ = write!(
+                    svg,
+                    r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="3"{dash}/>"#,
+                    x + 20.0,
+                    s.color,
+                );
+            }
+            if s.markers {
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{y:.1}" r="3.5" fill="{}"/>"#,
+                    x + 10.0,
+                    s.color
+                );
+            }
             let _ = write!(
                 svg,
-                r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="3"{dash}/><text x="{:.1}" y="{:.1}">{}</text>"#,
-                x + 20.0,
-                s.color,
+                r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
                 x + 26.0,
                 y + 4.0,
                 escape(&s.label)
             );
         }
         svg.push_str("</g>");
+    }
+}
+
+/// Shaded stretches of the x axis, clipped to the plot, under the series.
+fn draw_bands(svg: &mut String, bands: &[Band], xs: &Scale, top: f64, plot_h: f64) {
+    let (left, right) = (xs.px_lo.min(xs.px_hi), xs.px_lo.max(xs.px_hi));
+    for b in bands {
+        if !(b.from.is_finite() && b.to.is_finite()) {
+            continue;
+        }
+        let x0 = xs.px(b.from.min(b.to)).clamp(left, right);
+        let x1 = xs.px(b.from.max(b.to)).clamp(left, right);
+        // A one-second band on a long run is still visible.
+        let w = (x1 - x0).max(1.5);
+        if x0 >= right {
+            continue;
+        }
+        let _ = write!(
+            svg,
+            r#"<rect class="band" x="{x0:.1}" y="{top:.1}" width="{w:.1}" height="{plot_h:.1}"><title>{}</title></rect>"#,
+            escape(&b.label)
+        );
     }
 }
 
@@ -301,6 +377,22 @@ fn draw_series(svg: &mut String, s: &Series, xs: &Scale, ys: &Scale) {
         }
     }
     if line.is_empty() {
+        return;
+    }
+    if s.markers {
+        let _ = write!(svg, r#"<g class="markers" fill="{}">"#, s.color);
+        for run in &runs {
+            for (x, y) in run {
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5"><title>{}</title></circle>"#,
+                    escape(&s.label)
+                );
+            }
+        }
+        svg.push_str("</g>");
+    }
+    if !s.line {
         return;
     }
     if s.fill {

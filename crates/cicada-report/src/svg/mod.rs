@@ -5,7 +5,7 @@
 mod line_chart;
 mod scale;
 
-pub use line_chart::{Axis, LineChart, Series, TickFormat};
+pub use line_chart::{Axis, Band, LineChart, RenderOptions, Series, TickFormat};
 pub use scale::{NINES_MAX_PERCENTILE, ScaleKind, nines_upper};
 
 /// Series colours: distinguishable for common colour-vision deficiencies, readable on white.

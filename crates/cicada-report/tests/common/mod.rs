@@ -4,4 +4,4 @@
 
 pub mod chromium;
 
-pub use cicada_report::sample::{passing_report, sample_report};
+pub use cicada_report::sample::{analysed_report, passing_report, sample_report};
