@@ -8,6 +8,8 @@
 //! - [`findings`]: ranked bottleneck findings and the generator-health verdict.
 //! - [`scaling`]: auto-scaling probes and checks.
 //! - [`server_timing`]: `Server-Timing` headers turned into per-second database shares.
+//! - [`monitor`]: the background task that collects resources, scrapes and probe readings
+//!   once a second during a run.
 //!
 //! Every part is a library the engine and the CLI call; the results are the plain data types
 //! of [`cicada_report::analysis_model`], rendered with the rest of the run report. At the end
@@ -32,6 +34,7 @@ mod attach;
 pub mod capacity;
 pub mod findings;
 pub mod http_get;
+pub mod monitor;
 pub mod prom;
 pub mod resources;
 pub mod scaling;
