@@ -18,6 +18,9 @@ use cicada_analysis::http_get::{HttpUrl, get_text};
 use cicada_analysis::monitor::{Monitor, MonitorConfig};
 use cicada_report::model::{Percentiles, RequestStats};
 
+/// Per second: latencies of the successful requests (ms) and the failure count.
+type PerSecond = BTreeMap<u64, (Vec<f64>, u64)>;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         started,
     )?;
-    let latencies: Arc<Mutex<BTreeMap<u64, (Vec<f64>, u64)>>> = Arc::default();
+    let latencies: Arc<Mutex<PerSecond>> = Arc::default();
     let mut clients = Vec::new();
     for _ in 0..concurrency {
         let (ready, latencies) = (ready.clone(), latencies.clone());
