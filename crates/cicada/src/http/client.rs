@@ -132,9 +132,10 @@ impl UserClient {
     }
 
     /// Send a request and read the response (the whole body when `want_body`, else counting
-    /// its bytes), all within the request timeout; connect time is bounded by its own timeout.
-    /// A request that a reused connection could not take (the server had closed it) is sent
-    /// once more on a fresh connection, as browsers do.
+    /// its bytes), all within the request timeout (one timer per request); a new connection's
+    /// connect is also bounded by the connect timeout. A request that a reused connection could
+    /// not take (the server had closed it) is sent once more on a fresh connection, as browsers
+    /// do.
     pub async fn send(
         &mut self,
         mut request: http::Request<Full<Bytes>>,
@@ -158,44 +159,74 @@ impl UserClient {
         let timeout = self.settings.request_timeout;
         let started = Instant::now();
         let mut connect = None;
+        let mut ttfb = None;
+        let result = tokio::time::timeout(
+            timeout,
+            self.exchange(request, want_body, started, &mut connect, &mut ttfb),
+        )
+        .await;
+        match result {
+            Ok(Ok(response)) => {
+                self.cookies.store(&response.headers);
+                Ok(response)
+            }
+            Ok(Err(mut f)) => {
+                self.sender = None;
+                f.connect = connect;
+                f.ttfb = ttfb;
+                Err(f)
+            }
+            Err(_) => {
+                // The connection is in an unknown state: never reuse it.
+                self.sender = None;
+                Err(failure(
+                    (
+                        FailureKind::Timeout,
+                        format!("request timed out after {}", format_duration(timeout)),
+                    ),
+                    ttfb,
+                    connect,
+                ))
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        want_body: bool,
+        started: Instant,
+        connect: &mut Option<Duration>,
+        ttfb: &mut Option<Duration>,
+    ) -> Result<HttpResponse, HttpFailure> {
         let mut pending = Some(request);
         let mut response = None;
         for attempt in 0..2 {
             let fresh = self.sender.is_none();
             if fresh {
-                let took = self.connect().await.map_err(|mut f| {
-                    f.connect = connect;
-                    f
-                })?;
-                connect = Some(connect.unwrap_or_default() + took);
+                let took = self.connect().await?;
+                *connect = Some(connect.unwrap_or_default() + took);
             }
             let sender = self.sender.as_mut().expect("connected above");
             let request = pending.take().expect("a request to send");
-            let head = async {
-                if let Err(e) = sender.ready().await {
-                    return Err((e, Some(request)));
-                }
-                sender.try_send_request(request).await.map_err(|mut e| {
+            let sent = match sender.ready().await {
+                Err(e) => Err((e, Some(request))),
+                Ok(()) => sender.try_send_request(request).await.map_err(|mut e| {
                     let unsent = e.take_message();
                     (e.into_error(), unsent)
-                })
+                }),
             };
-            let remaining = timeout.saturating_sub(started.elapsed());
-            match tokio::time::timeout(remaining, head).await {
-                Ok(Ok(r)) => {
+            match sent {
+                Ok(r) => {
                     response = Some(r);
                     break;
                 }
-                Ok(Err((e, unsent))) => {
+                Err((e, unsent)) => {
                     self.sender = None;
                     match unsent {
                         Some(r) if attempt == 0 && !fresh => pending = Some(r),
-                        _ => return Err(failure(classify(&e), None, connect)),
+                        _ => return Err(failure(classify(&e), None, None)),
                     }
-                }
-                Err(_) => {
-                    self.sender = None;
-                    return Err(timed_out(timeout, None, connect));
                 }
             }
         }
@@ -203,48 +234,31 @@ impl UserClient {
             return Err(failure(
                 (FailureKind::Connection, "connection closed".to_string()),
                 None,
-                connect,
+                None,
             ));
         };
-        let ttfb = started.elapsed();
+        let head_at = started.elapsed();
+        *ttfb = Some(head_at);
         let (parts, mut body) = response.into_parts();
-        let read_body = async {
-            let mut bytes = 0u64;
-            let mut collected = want_body.then(BytesMut::new);
-            while let Some(frame) = body.frame().await {
-                let frame = frame?;
-                if let Ok(data) = frame.into_data() {
-                    bytes += data.len() as u64;
-                    if let Some(buf) = collected.as_mut() {
-                        buf.extend_from_slice(&data);
-                    }
+        let mut bytes = 0u64;
+        let mut collected = want_body.then(BytesMut::new);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| failure(classify(&e), None, None))?;
+            if let Ok(data) = frame.into_data() {
+                bytes += data.len() as u64;
+                if let Some(buf) = collected.as_mut() {
+                    buf.extend_from_slice(&data);
                 }
             }
-            Ok::<_, hyper::Error>((bytes, collected))
-        };
-        let remaining = timeout.saturating_sub(started.elapsed());
-        match tokio::time::timeout(remaining, read_body).await {
-            Ok(Ok((bytes, collected))) => {
-                self.cookies.store(&parts.headers);
-                Ok(HttpResponse {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body: collected.map(BytesMut::freeze),
-                    bytes,
-                    ttfb,
-                    connect,
-                })
-            }
-            Ok(Err(e)) => {
-                self.sender = None;
-                Err(failure(classify(&e), Some(ttfb), connect))
-            }
-            Err(_) => {
-                // The connection is in an unknown state: never reuse it.
-                self.sender = None;
-                Err(timed_out(timeout, Some(ttfb), connect))
-            }
         }
+        Ok(HttpResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: collected.map(BytesMut::freeze),
+            bytes,
+            ttfb: head_at,
+            connect: *connect,
+        })
     }
 }
 
@@ -259,17 +273,6 @@ fn failure(
         ttfb,
         connect,
     }
-}
-
-fn timed_out(timeout: Duration, ttfb: Option<Duration>, connect: Option<Duration>) -> HttpFailure {
-    failure(
-        (
-            FailureKind::Timeout,
-            format!("request timed out after {}", format_duration(timeout)),
-        ),
-        ttfb,
-        connect,
-    )
 }
 
 async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, HttpFailure>

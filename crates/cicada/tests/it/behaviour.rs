@@ -399,3 +399,29 @@ async fn stop_waits_for_requests_in_flight_and_force_stop_does_not() {
         "cancelled requests are not counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_responses_time_out_and_are_counted() {
+    let app = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }),
+    );
+    let host = serve(app).await;
+    let toml = "[defaults]\nrequest_timeout = \"300ms\"\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/slow\"\n";
+    let started = std::time::Instant::now();
+    let report = run_toml(toml, &host, bounded(2, 4)).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let slow = row(&report, "GET", "/slow");
+    assert_eq!((slow.requests, slow.failures), (4, 4));
+    assert_eq!(report.failures[0].kind, FailureKind::Timeout);
+    assert_eq!(report.failures[0].message, "request timed out after 300ms");
+    assert!(
+        slow.min_ms >= 299.0 && slow.max_ms < 1000.0,
+        "{} {}",
+        slow.min_ms,
+        slow.max_ms
+    );
+}
