@@ -37,6 +37,9 @@ impl Unit {
         let base = name.strip_suffix("_total").unwrap_or(name);
         if counter {
             Unit::PerSecond
+        } else if base.ends_with("_time_seconds") || base.ends_with("_timestamp_seconds") {
+            // A point in time (e.g. `process_start_time_seconds`), not a duration.
+            Unit::Plain
         } else if base.ends_with("_seconds") {
             Unit::Seconds
         } else if base.ends_with("_bytes") {
@@ -147,9 +150,45 @@ fn families(m: &ScrapedMetrics) -> Vec<Family<'_>> {
             }
         })
         .collect();
-    // Moving families first (they are the ones worth a chart), by name within each group.
-    out.sort_by_key(|f| !f.varies);
+    // Stable sort: by name within each rank.
+    out.sort_by_key(Family::rank);
     out
+}
+
+/// Name fragments of the gauges that show where a server is saturating: the ones the findings
+/// rules read (queue depth, pool use, workers), charted before other gauges and counters.
+const SATURATION_HINTS: [&str; 8] = [
+    "queue",
+    "pool",
+    "worker",
+    "replica",
+    "in_flight",
+    "inflight",
+    "busy",
+    "connections",
+];
+
+impl Family<'_> {
+    /// Chart order: latency histograms, then saturation gauges, then the rest; families that
+    /// never changed last (a constant reads better as a number in the table).
+    fn rank(&self) -> u8 {
+        let histogram = self.stats.iter().any(|s| {
+            matches!(
+                s,
+                SeriesStat::Quantile { .. } | SeriesStat::SummaryQuantile { .. } | SeriesStat::Mean
+            )
+        });
+        let gauge = self.stats.iter().all(|s| matches!(s, SeriesStat::Gauge));
+        if !self.varies {
+            3
+        } else if histogram {
+            0
+        } else if gauge && SATURATION_HINTS.iter().any(|h| self.name.contains(h)) {
+            1
+        } else {
+            2
+        }
+    }
 }
 
 /// The target-metrics section, when `--scrape` was used.
@@ -258,7 +297,8 @@ fn rest_table(b: &mut String, rest: &[Family<'_>]) {
     let _ = write!(
         b,
         "<p class=\"note\">{} more metric families, not charted (at most {MAX_CHARTS} charts: \
-         families that changed come first, then by name):</p>\n\
+         latency histograms first, then queue, pool and worker gauges, then the rest; \
+         constant ones are only listed):</p>\n\
          <div class=\"table-wrap\"><table class=\"metrics\"><thead><tr><th>Metric</th><th>Kind</th>\
          <th>Series</th><th class=\"num\">Min</th><th class=\"num\">Mean</th><th class=\"num\">Max</th>\
          </tr></thead><tbody>",
@@ -313,5 +353,48 @@ mod tests {
         );
         assert_eq!(stat_text(SeriesStat::Quantile { q: 0.999 }), "p99.9");
         assert_eq!(stat_text(SeriesStat::Quantile { q: 0.5 }), "p50");
+    }
+
+    fn moving(name: &str, stat: SeriesStat, constant: bool) -> MetricSeries {
+        MetricSeries {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            stat,
+            points: (0..5)
+                .map(|i| crate::analysis_model::SeriesPoint {
+                    elapsed_s: i as f64,
+                    value: if constant { 1.0 } else { i as f64 },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn histograms_then_saturation_gauges_then_the_rest_then_constants() {
+        let m = ScrapedMetrics {
+            url: String::new(),
+            scrapes: 5,
+            failed_scrapes: 0,
+            last_error: None,
+            series: vec![
+                moving("aa_logins_total", SeriesStat::Rate, false),
+                moving("ab_pool_max", SeriesStat::Gauge, true),
+                moving("ac_temperature", SeriesStat::Gauge, false),
+                moving("zz_queue_depth", SeriesStat::Gauge, false),
+                moving("zz_wait_seconds", SeriesStat::Quantile { q: 0.95 }, false),
+                moving("zz_wait_seconds", SeriesStat::Mean, false),
+            ],
+        };
+        let order: Vec<&str> = families(&m).iter().map(|f| f.name).collect();
+        assert_eq!(
+            order,
+            [
+                "zz_wait_seconds",
+                "zz_queue_depth",
+                "aa_logins_total",
+                "ac_temperature",
+                "ab_pool_max"
+            ]
+        );
     }
 }
