@@ -111,7 +111,11 @@ fn start_target() -> (Target, u16) {
     (target, port)
 }
 
+/// Ignored by default: on a shared machine (other builds, other tests) the target and the
+/// client are starved and the property cannot show. Run it on a quiet machine with
+/// `cargo test -p cicada-analysis --lib e2e_cpu -- --ignored --nocapture`.
 #[test]
+#[ignore = "needs a quiet machine; run with --ignored"]
 fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
     let (target, port) = start_target();
     let pid = target.0.id();
