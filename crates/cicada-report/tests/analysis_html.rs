@@ -248,6 +248,21 @@ fn capacity_shows_headline_steps_and_the_usl_fit() {
     );
     assert!(cap.contains("USL fit"));
 
+    // The dots are the fit's own points (the steps it trusted), on its concurrency axis.
+    let mut r3 = r.clone();
+    let c3 = r3.analysis.as_mut().unwrap().capacity.as_mut().unwrap();
+    c3.load_unit = LoadUnit::ArrivalRate;
+    c3.usl.as_mut().unwrap().points.truncate(6);
+    let page = html::render_html(&r3);
+    let cap = section(&page, "capacity");
+    let first_chart = &cap[cap.find("<svg").unwrap()..cap.find("</svg>").unwrap()];
+    assert_eq!(
+        first_chart.matches("<circle").count(),
+        6 + 1,
+        "six dots and the legend's"
+    );
+    assert!(first_chart.contains("Concurrency (iterations in flight)"));
+
     // Without a fit: the reason, and the measured points only.
     let mut r2 = r.clone();
     let c2 = r2.analysis.as_mut().unwrap().capacity.as_mut().unwrap();
@@ -292,7 +307,16 @@ fn scaling_checks_table_names_every_check() {
     }
     assert!(sec.contains("<span class=\"pill kind\">skipped</span>"));
     assert!(sec.contains("1 of 6 checks failed"));
-    assert!(sec.contains("<td class=\"num bad\">9 errors</td><td class=\"num\">0 errors</td>"));
+    let errors = s
+        .checks
+        .iter()
+        .find(|c| c.name == "errors_during_scaling")
+        .and_then(|c| c.measured)
+        .unwrap();
+    assert!(errors > 0.0);
+    assert!(sec.contains(&format!(
+        "<td class=\"num bad\">{errors} errors</td><td class=\"num\">0 errors</td>"
+    )));
     // No errors in the timeline: no errors panel.
     let mut quiet = r.clone();
     quiet

@@ -58,13 +58,38 @@ fn by_load(
 
 fn throughput_chart(b: &mut String, c: &CapacityResult) {
     let unit = load_name(c.load_unit);
-    let mut measured = Series::new("Measured", color(0), by_load(c, |s| s.throughput));
+    // With a fit, its own points (concurrency N, measured): the steps the fit trusted, on the
+    // axis the curve is drawn on. Without one, every step by its load.
+    let (points, x_label, mut sub) = match &c.usl {
+        Some(fit) => (
+            fit.points
+                .iter()
+                .map(|p| (p.concurrency, p.measured))
+                .collect(),
+            match c.load_unit {
+                LoadUnit::Users => "Concurrency (users)",
+                LoadUnit::ArrivalRate => "Concurrency (iterations in flight)",
+            }
+            .to_owned(),
+            "Dots: throughput measured in each healthy step. Line: the Universal Scalability \
+             Law fitted to them."
+                .to_owned(),
+        ),
+        None => (
+            by_load(c, |s| s.throughput),
+            format!("Load ({unit})"),
+            format!("Throughput held at each load step ({unit})."),
+        ),
+    };
+    let hi_measured = points
+        .iter()
+        .map(|p: &(f64, f64)| p.0)
+        .fold(0.0f64, f64::max);
+    let mut measured = Series::new("Measured", color(0), points);
     measured.markers = true;
     measured.line = false;
     let mut series = vec![measured];
-    let mut sub = format!("Throughput held at each load step ({unit}).");
     if let Some(fit) = &c.usl {
-        let hi_measured = c.steps.iter().map(|s| s.load).fold(0.0f64, f64::max);
         // Draw to the peak when it is near, so the curve shows where throughput turns down.
         let hi = match fit.peak_concurrency {
             Some(n) if n.is_finite() && n > hi_measured && n <= 2.0 * hi_measured => n * 1.15,
@@ -77,11 +102,13 @@ fn throughput_chart(b: &mut String, c: &CapacityResult) {
             })
             .collect();
         series.push(Series::new("USL fit", color(1), curve));
-        sub.push_str(" Line: the Universal Scalability Law fitted to the healthy steps.");
+        if let Some(n) = fit.peak_concurrency.filter(|n| *n <= hi) {
+            sub.push_str(&format!(" Peak at N* ≈ {}.", fmt_num(n)));
+        }
     }
     let chart = LineChart {
         title: "Throughput against concurrency, measured and fitted".into(),
-        x: Axis::linear(&format!("Load ({unit})"), TickFormat::Number),
+        x: Axis::linear(&x_label, TickFormat::Number),
         y: Axis::linear("Requests per second", TickFormat::Number),
         series,
     };
