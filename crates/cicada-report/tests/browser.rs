@@ -88,6 +88,16 @@ fn analysed_page_fits_a_narrow_window() {
 }
 
 #[test]
+fn real_analysed_run_draws_every_chart() {
+    let r = cicada_report::RunReport::from_json(include_str!("data/dryad_analysed.json")).unwrap();
+    let charts = cicada_report::html::render_html(&r)
+        .matches("<svg class=\"chart\"")
+        .count();
+    assert!(charts >= 5 + 3 + 8 + 3, "{charts}");
+    check_report_page("dryad-analysed", &r, 1366, charts);
+}
+
+#[test]
 fn open_model_page_charts_the_arrival_schedule() {
     let mut r = common::sample_report();
     r.run.plan.model = cicada_report::model::LoadModel::Open;

@@ -10,6 +10,12 @@ use cicada_report::{html, junit, locust_csv};
 
 const HEALTHY: &str = include_str!("data/dryad_run.json");
 const ALL_FAILED: &str = include_str!("data/dryad_all_failed.json");
+/// A real 40 s, 60-user run of `tests/load/dryad.toml` against dryad (SQLite, `--pool-size 2`)
+/// with the analysis attached by `cicada-analysis` from real samples: cicada's and dryad's
+/// `/proc` CPU and RSS, dryad's `/metrics` scraped each second, and its worker count probed
+/// (`prom:…#dryad_workers_current`). The engine did not collect these itself yet, so a small
+/// harness ran the `cicada` binary and sampled beside it (same library calls as docs/analysis.md).
+const ANALYSED: &str = include_str!("data/dryad_analysed.json");
 
 fn schema() -> jsonschema::Validator {
     let path =
@@ -22,7 +28,11 @@ fn schema() -> jsonschema::Validator {
 #[test]
 fn real_report_json_validates_against_the_schema() {
     let v = schema();
-    for (name, text) in [("healthy", HEALTHY), ("all failed", ALL_FAILED)] {
+    for (name, text) in [
+        ("healthy", HEALTHY),
+        ("all failed", ALL_FAILED),
+        ("analysed", ANALYSED),
+    ] {
         let value: serde_json::Value = serde_json::from_str(text).unwrap();
         let errors: Vec<String> = v
             .iter_errors(&value)
@@ -161,4 +171,35 @@ fn compare_on_real_runs_passes_the_same_run_and_flags_a_planted_regression() {
         "{}",
         c.render_table(false)
     );
+}
+
+#[test]
+fn real_analysis_draws_its_sections() {
+    let r = RunReport::from_json(ANALYSED).unwrap();
+    let a = r.analysis.as_ref().expect("the run carries analysis");
+    let page = html::render_html(&r);
+    for id in ["findings", "resources", "target-metrics", "scaling"] {
+        assert!(page.contains(&format!("<section id=\"{id}\">")), "{id}");
+    }
+    assert!(
+        !page.contains("<section id=\"capacity\">"),
+        "no capacity search ran"
+    );
+    assert_eq!(
+        page.matches("<li class=\"finding ").count(),
+        a.findings.len(),
+        "one card per finding"
+    );
+    // dryad's request counter and latency histogram are among the drawn charts.
+    for name in [
+        "dryad_http_request_duration_seconds",
+        "dryad_http_requests_total",
+        "dryad_db_pool_acquire_wait_seconds",
+    ] {
+        assert!(
+            page.contains(&format!("<title>{name}</title>")),
+            "{name} charted"
+        );
+    }
+    assert!(page.contains("dryad (pid "), "the target's resources");
 }

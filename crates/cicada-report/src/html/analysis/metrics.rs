@@ -168,9 +168,20 @@ const SATURATION_HINTS: [&str; 8] = [
     "connections",
 ];
 
+/// Name fragments of the counters that show the traffic the target served and refused.
+const TRAFFIC_HINTS: [&str; 5] = ["request", "error", "fail", "timeout", "reject"];
+
 impl Family<'_> {
-    /// Chart order: latency histograms, then saturation gauges, then the rest; families that
-    /// never changed last (a constant reads better as a number in the table).
+    /// Whether a line's legend needs its statistic: quantiles and means always, and any family
+    /// mixing statistics.
+    fn names_stats(&self) -> bool {
+        self.stats
+            .iter()
+            .any(|s| *s != self.stats[0] || !matches!(s, SeriesStat::Rate | SeriesStat::Gauge))
+    }
+
+    /// Chart order: latency histograms, saturation gauges, traffic and error counters, the rest;
+    /// families that never changed last (a constant reads better as a number in the table).
     fn rank(&self) -> u8 {
         let histogram = self.stats.iter().any(|s| {
             matches!(
@@ -179,14 +190,17 @@ impl Family<'_> {
             )
         });
         let gauge = self.stats.iter().all(|s| matches!(s, SeriesStat::Gauge));
+        let hinted = |hints: &[&str]| hints.iter().any(|h| self.name.contains(h));
         if !self.varies {
-            3
+            4
         } else if histogram {
             0
-        } else if gauge && SATURATION_HINTS.iter().any(|h| self.name.contains(h)) {
+        } else if gauge && hinted(&SATURATION_HINTS) {
             1
-        } else {
+        } else if !gauge && hinted(&TRAFFIC_HINTS) {
             2
+        } else {
+            3
         }
     }
 }
@@ -235,11 +249,7 @@ pub fn section(a: &Analysis) -> Option<Section> {
 }
 
 fn chart(b: &mut String, f: &Family<'_>) {
-    // Name the statistic whenever it is not obvious from the family (quantiles always).
-    let several_stats = f
-        .stats
-        .iter()
-        .any(|s| *s != f.stats[0] || !matches!(s, SeriesStat::Rate | SeriesStat::Gauge));
+    let several_stats = f.names_stats();
     // Keep the lines with the highest peaks; name the others.
     let mut ranked: Vec<(&MetricSeries, f64)> = f
         .series
@@ -297,8 +307,8 @@ fn rest_table(b: &mut String, rest: &[Family<'_>]) {
     let _ = write!(
         b,
         "<p class=\"note\">{} more metric families, not charted (at most {MAX_CHARTS} charts: \
-         latency histograms first, then queue, pool and worker gauges, then the rest; \
-         constant ones are only listed):</p>\n\
+         latency histograms first, then queue, pool and worker gauges, then request and \
+         error counters, then the rest; constant ones are only listed):</p>\n\
          <div class=\"table-wrap\"><table class=\"metrics\"><thead><tr><th>Metric</th><th>Kind</th>\
          <th>Series</th><th class=\"num\">Min</th><th class=\"num\">Mean</th><th class=\"num\">Max</th>\
          </tr></thead><tbody>",
@@ -318,7 +328,7 @@ fn rest_table(b: &mut String, rest: &[Family<'_>]) {
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 escape(f.name),
                 kind_text(&f.stats),
-                escape(&series_label(s, true)),
+                escape(&series_label(s, f.names_stats())),
                 escape(&cell(min.is_finite().then_some(min))),
                 escape(&cell(mm.map(|m| m.0))),
                 escape(&cell(mm.map(|m| m.1)))
@@ -378,6 +388,7 @@ mod tests {
             last_error: None,
             series: vec![
                 moving("aa_logins_total", SeriesStat::Rate, false),
+                moving("zz_http_requests_total", SeriesStat::Rate, false),
                 moving("ab_pool_max", SeriesStat::Gauge, true),
                 moving("ac_temperature", SeriesStat::Gauge, false),
                 moving("zz_queue_depth", SeriesStat::Gauge, false),
@@ -391,6 +402,7 @@ mod tests {
             [
                 "zz_wait_seconds",
                 "zz_queue_depth",
+                "zz_http_requests_total",
                 "aa_logins_total",
                 "ac_temperature",
                 "ab_pool_max"

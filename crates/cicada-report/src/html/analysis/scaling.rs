@@ -37,18 +37,24 @@ fn check_title(name: &str) -> String {
 pub fn section(r: &RunReport, a: &Analysis) -> Option<Section> {
     let s = a.scaling.as_ref()?;
     let failed = s.checks.iter().filter(|c| !c.passed).count();
+    let skipped = s.checks.iter().filter(|c| c.skipped && c.passed).count();
+    let passed = s.checks.len() - failed - skipped;
     let (class, badge) = if s.passed {
         ("pass", "PASS")
     } else {
         ("fail", "FAIL")
     };
+    let mut counts = vec![format!("{passed} passed")];
+    if failed > 0 {
+        counts.insert(0, format!("{failed} failed"));
+    }
+    if skipped > 0 {
+        counts.push(format!("{skipped} skipped (nothing to judge)"));
+    }
     let mut b = format!(
-        "<p class=\"note\"><span class=\"pill {class}\">{badge}</span> {} · probe <code>{}</code> · {} failed readings</p>\n",
-        if s.passed {
-            format!("all {} checks passed", s.checks.len())
-        } else {
-            format!("{failed} of {} checks failed", s.checks.len())
-        },
+        "<p class=\"note\"><span class=\"pill {class}\">{badge}</span> {} checks: {} · probe <code>{}</code> · {} failed readings</p>\n",
+        s.checks.len(),
+        counts.join(", "),
         escape(&s.probe),
         fmt_count(s.probe_failures)
     );
