@@ -166,30 +166,50 @@ pub fn timeline_section(r: &RunReport) -> Section {
         series: per_request,
     };
 
+    // Seconds the load generator could not keep up are shaded: their numbers are suspect.
+    let opts = RenderOptions {
+        bands: r
+            .analysis
+            .as_ref()
+            .map(super::analysis::generator_bands)
+            .unwrap_or_default(),
+        ..RenderOptions::default()
+    };
+    let shaded = if opts.bands.is_empty() {
+        ""
+    } else {
+        " Shaded: the load generator could not keep up."
+    };
     let mut b = String::from("<div class=\"charts\">\n");
-    figure(
+    figure_with(
         &mut b,
         users_label,
-        "At the end of each second.",
+        &format!("At the end of each second.{shaded}"),
         &users_chart,
+        &opts,
     );
-    figure(
+    figure_with(
         &mut b,
         "Throughput",
-        "Requests and failures completed in each second.",
+        &format!("Requests and failures completed in each second.{shaded}"),
         &throughput_chart,
+        &opts,
     );
-    figure(
+    figure_with(
         &mut b,
         "Response times",
-        "Percentiles of the requests completed in each second; gaps: no requests.",
+        &format!(
+            "Percentiles of the requests completed in each second; gaps: no requests.{shaded}"
+        ),
         &latency_chart,
+        &opts,
     );
-    figure(
+    figure_with(
         &mut b,
         "p95 per request",
-        "Each request name's p95 in each second.",
+        &format!("Each request name's p95 in each second.{shaded}"),
         &per_request_chart,
+        &opts,
     );
     if let Some(schedule_chart) = schedule_chart(r) {
         figure(

@@ -56,7 +56,7 @@ pub fn generator_banner(r: &RunReport) -> String {
         let windows: Vec<String> = h.affected.iter().map(window_text).collect();
         let _ = write!(
             b,
-            "<div class=\"affected\">Affected: {} (shaded in the resource charts).</div>",
+            "<div class=\"affected\">Affected: {} (shaded in the charts over time and of resources).</div>",
             escape(&windows.join(", "))
         );
     }

@@ -49,7 +49,7 @@ fn elapsed_axis() -> Axis {
 }
 
 /// Shaded bands over the seconds the load generator could not keep up.
-fn generator_bands(a: &Analysis) -> Vec<Band> {
+pub fn generator_bands(a: &Analysis) -> Vec<Band> {
     a.generator_health
         .iter()
         .filter(|h| !h.healthy)
