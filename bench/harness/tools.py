@@ -5,7 +5,6 @@ only adds what no tool reports about itself (CPU seconds, memory, connection cou
 """
 
 import csv
-import glob
 import json
 import os
 import re
@@ -296,7 +295,3 @@ class Cicada(Tool):
 def all_tools(cicada_bin, goose_bin):
     return [Wrk(), Oha(), Cicada(cicada_bin), Goose(goose_bin), Locust()]
 
-
-def newest(pattern):
-    found = sorted(glob.glob(pattern), key=os.path.getmtime)
-    return found[-1] if found else None
