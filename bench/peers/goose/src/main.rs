@@ -10,7 +10,8 @@ use goose::prelude::*;
 
 #[tokio::main]
 async fn main() -> Result<(), GooseError> {
-    let mut scenario = scenario!("Hello").register_transaction(transaction!(get_root).set_name("/"));
+    let mut scenario =
+        scenario!("Hello").register_transaction(transaction!(get_root).set_name("/"));
     if let Some((min, max)) = wait_from_env() {
         scenario = scenario.set_wait_time(min, max)?;
     }
