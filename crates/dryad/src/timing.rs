@@ -1,7 +1,7 @@
 //! Per-request time accounting behind the `Server-Timing` header.
 //!
 //! A request's wall time splits into three disjoint parts: `pool` (waiting for a database
-//! connection), `db` (running statements) and `app` (everything else: routing, JSON, hashing,
+//! connection and, on SQLite, for the single-writer permit), `db` (running statements) and `app` (everything else: routing, JSON, hashing,
 //! token checks). The header reads `Server-Timing: pool;dur=0.012, db;dur=1.204, app;dur=0.310`
 //! (milliseconds, three decimals).
 

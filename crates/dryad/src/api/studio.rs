@@ -49,7 +49,7 @@ pub async fn execute(
     let now = now_millis();
     let input = serde_json::json!({ "prompt": req.prompt }).to_string();
     {
-        let mut conn = state.db.acquire(&timing).await?;
+        let mut conn = state.db.acquire_writer(&timing).await?;
         timing
             .db(executions::insert_pending(
                 &mut conn,

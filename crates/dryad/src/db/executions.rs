@@ -395,6 +395,16 @@ pub async fn requeue_expired(
     Ok(done.rows_affected())
 }
 
+/// Whether anything is PENDING: a read (no writer needed) that lets idle workers skip the
+/// claiming write when the queue is empty.
+pub async fn has_pending(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    let row: Option<(i32,)> =
+        sqlx::query_as("SELECT 1 FROM executions WHERE status = 'PENDING' LIMIT 1")
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.is_some())
+}
+
 /// Number of PENDING executions (index-only over the small PENDING range).
 pub async fn queue_depth(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE status = 'PENDING'")

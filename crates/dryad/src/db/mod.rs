@@ -93,6 +93,11 @@ pub struct Db {
     backend: Backend,
     max_connections: u32,
     metrics: Arc<Metrics>,
+    /// SQLite only: a one-connection pool that every write goes through. SQLite admits one
+    /// writer at a time anyway; queueing writers here (FIFO, no sleeping) replaces SQLite's
+    /// busy handler, which sleeps in steps of up to 100 ms while holding a pooled connection,
+    /// and keeps writers from waiting behind readers for a connection.
+    writer: Option<AnyPool>,
 }
 
 impl Db {
@@ -119,26 +124,8 @@ impl Db {
             source,
         };
         let options = AnyConnectOptions::from_str(&url_for_driver).map_err(connect_err)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the single writer; NORMAL is durable
-                        // across application crashes in WAL mode and skips an fsync per commit.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA cache_size = -65536").await?;
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        conn.execute("PRAGMA mmap_size = 1073741824").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = Self::pool_options(backend, max_connections)
+            .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
         let migrator = match backend {
@@ -152,12 +139,43 @@ impl Db {
                 url: redact(url),
                 source,
             })?;
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                Self::pool_options(backend, 1)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_err)?,
+            ),
+            Backend::Postgres => None,
+        };
         Ok(Db {
             pool,
             backend,
             max_connections,
             metrics,
+            writer,
         })
+    }
+
+    fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the single writer; NORMAL is durable
+                        // across application crashes in WAL mode and skips an fsync per commit.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA cache_size = -65536").await?;
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                    }
+                    Ok(())
+                })
+            })
     }
 
     /// The backend in use.
@@ -188,6 +206,25 @@ impl Db {
         conn
     }
 
+    /// A connection to write with: SQLite's single writer connection (the wait goes to the
+    /// write-wait histogram), or any pooled connection on PostgreSQL. The wait is pool time.
+    pub async fn acquire_writer(
+        &self,
+        timing: &RequestTiming,
+    ) -> Result<PoolConnection<Any>, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => {
+                let start = Instant::now();
+                let conn = writer.acquire().await;
+                let waited = start.elapsed();
+                timing.add_pool(waited);
+                self.metrics.observe_write_wait(waited);
+                conn
+            }
+            None => self.acquire(timing).await,
+        }
+    }
+
     /// `SELECT 1` round trip: is the database reachable?
     pub async fn ping(&self, timing: &RequestTiming) -> Result<(), sqlx::Error> {
         let mut conn = self.acquire(timing).await?;
@@ -197,6 +234,9 @@ impl Db {
 
     /// Closes every connection (waits for checked-out ones to come back).
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -45,6 +45,7 @@ pub struct Metrics {
     http: RwLock<HashMap<HttpKey, Arc<HttpSeries>>>,
     in_flight: AtomicI64,
     pool_acquire_wait: Histogram,
+    write_wait: Histogram,
     queue_depth: AtomicI64,
     workers_busy: AtomicI64,
     workers_current: AtomicI64,
@@ -83,6 +84,7 @@ impl Metrics {
             http: RwLock::new(HashMap::new()),
             in_flight: AtomicI64::new(0),
             pool_acquire_wait: Histogram::new(POOL_WAIT_BUCKETS),
+            write_wait: Histogram::new(POOL_WAIT_BUCKETS),
             queue_depth: AtomicI64::new(0),
             workers_busy: AtomicI64::new(0),
             workers_current: AtomicI64::new(0),
@@ -133,6 +135,11 @@ impl Metrics {
     /// One wait for a pooled connection.
     pub fn observe_pool_acquire(&self, waited: Duration) {
         self.pool_acquire_wait.observe(waited);
+    }
+
+    /// One wait for SQLite's single-writer permit.
+    pub fn observe_write_wait(&self, waited: Duration) {
+        self.write_wait.observe(waited);
     }
 
     /// Latest queue depth (PENDING executions).
@@ -247,6 +254,14 @@ impl Metrics {
         );
         self.pool_acquire_wait
             .render(&mut out, "dryad_db_pool_acquire_wait_seconds", "");
+        header(
+            &mut out,
+            "dryad_db_write_wait_seconds",
+            "histogram",
+            "SQLite: time waiting for the single-writer permit (empty on PostgreSQL).",
+        );
+        self.write_wait
+            .render(&mut out, "dryad_db_write_wait_seconds", "");
 
         let load = |a: &AtomicI64| a.load(Ordering::Relaxed);
         gauge(

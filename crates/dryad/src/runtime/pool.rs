@@ -118,7 +118,7 @@ fn resize(
 }
 
 async fn recover_expired(ctx: &WorkerContext) -> Result<u64, sqlx::Error> {
-    let mut conn = ctx.db.acquire(&RequestTiming::default()).await?;
+    let mut conn = ctx.db.acquire_writer(&RequestTiming::default()).await?;
     let n = executions::requeue_expired(&mut conn, now_millis()).await?;
     if n > 0 {
         ctx.metrics.count_requeued(RequeueReason::LeaseExpired, n);

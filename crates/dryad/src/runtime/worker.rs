@@ -64,7 +64,13 @@ pub async fn run(
 }
 
 async fn claim(ctx: &WorkerContext) -> Result<Option<Claimed>, sqlx::Error> {
-    let mut conn = ctx.db.acquire(&RequestTiming::default()).await?;
+    {
+        let mut reader = ctx.db.acquire(&RequestTiming::default()).await?;
+        if !executions::has_pending(&mut reader).await? {
+            return Ok(None);
+        }
+    }
+    let mut conn = ctx.db.acquire_writer(&RequestTiming::default()).await?;
     let now = now_millis();
     let lease_ms = i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX);
     executions::claim_next(
@@ -133,11 +139,11 @@ async fn record(
     outcome: &Outcome,
     took: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut conn = ctx.db.acquire(&RequestTiming::default()).await?;
+    let mut conn = ctx.db.acquire_writer(&RequestTiming::default()).await?;
     executions::finish(&mut conn, claimed, outcome, now_millis(), took).await
 }
 
 async fn requeue(ctx: &WorkerContext, claimed: &Claimed) -> Result<bool, sqlx::Error> {
-    let mut conn = ctx.db.acquire(&RequestTiming::default()).await?;
+    let mut conn = ctx.db.acquire_writer(&RequestTiming::default()).await?;
     executions::requeue(&mut conn, claimed, now_millis()).await
 }
