@@ -5,6 +5,15 @@
 //! simulated users over per-user keep-alive connections and records into sharded HDR
 //! histograms, and returns a [`cicada_report::RunReport`].
 //!
+//! - [`scenario`]: the model, its TOML form (`docs/scenario.md`), the builder, compilation
+//!   (templates resolved, feeders read, weights checked, stats rows numbered);
+//! - [`plan`]: `-u/-r/-t`, stages and arrival rates normalised into one [`plan::LoadPlan`];
+//! - [`runner`]: closed and open models, the [`runner::RunHandle`] / [`runner::RunControl`]
+//!   (stop, change users or rate, cheap snapshots);
+//! - [`http`]: one hyper `client::conn::http1` connection per user, rustls, cookies;
+//! - [`stats`]: sharded recording, exact per-second merges, bounded failure groups, the report;
+//! - [`launch`]: the `cicada run` flow as a library (validate everything, send nothing).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use cicada::prelude::*;

@@ -52,12 +52,19 @@ pub fn launch_options(scenario: &std::path::Path, load: &LoadArgs) -> LaunchOpti
     }
 }
 
-/// Build the multi-thread runtime: one worker per core.
+/// Build the runtime: one worker per core available to the process (its CPU affinity counts),
+/// and with a single core the current-thread scheduler, which skips cross-thread work stealing.
 pub fn runtime() -> std::io::Result<(tokio::runtime::Runtime, usize)> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()?;
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()?
+    };
     Ok((rt, workers))
 }
