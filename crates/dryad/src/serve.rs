@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
 use rand::Rng;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +84,12 @@ pub async fn run(
         cfg.autoscale,
         shutdown.clone(),
     ));
+    // Responses are small: send them without waiting on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
