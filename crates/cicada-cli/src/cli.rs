@@ -37,6 +37,8 @@ pub struct RunArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub target: crate::managed::TargetArgs,
     /// Write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

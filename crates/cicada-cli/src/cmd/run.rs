@@ -10,7 +10,7 @@ use cicada_report::live::LiveView;
 use cicada_report::{OutputOptions, RunReport, write_outputs};
 
 use crate::cli::RunArgs;
-use crate::{exit, summary};
+use crate::{exit, managed, summary};
 
 /// How often the live view redraws on a terminal, and how often a status line is logged
 /// otherwise.
@@ -50,16 +50,22 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
         config.plan.describe(),
         config.program.name
     );
+    let target = match managed::start(&args.target, wait_for_signal()).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let handle = match Runner::start(config).await {
         Ok(h) => h,
         Err(RunError::Unreachable(e)) => {
             eprintln!(
                 "error: {e}\n(nothing was sent; start the target, fix -H/--host, or pass --allow-unreachable)"
             );
+            managed::stop(target).await;
             return exit::UNREACHABLE;
         }
         Err(e) => {
             eprintln!("error: {e}");
+            managed::stop(target).await;
             return exit::INTERNAL;
         }
     };
@@ -71,6 +77,7 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     if let Some(s) = status {
         s.abort();
     }
+    managed::stop(target).await;
     match result {
         Ok(report) => finish(&args, &report),
         Err(RunError::Failed { message, partial }) => {
