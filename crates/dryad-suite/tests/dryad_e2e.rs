@@ -334,7 +334,7 @@ fn interrupted_run_writes_the_report_and_stops_the_target() {
     );
     let ready = format!("http://127.0.0.1:{port}/ready");
     let host = format!("http://127.0.0.1:{port}");
-    let mut child = cicada_run(
+    let child = cicada_run(
         &bins,
         &scratch,
         &["-H", &host, "-u", "5", "-r", "5", "-t", "60s"],
