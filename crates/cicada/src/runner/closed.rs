@@ -1,8 +1,14 @@
 //! The closed model: keep the planned number of users alive, spawning and stopping them as the
 //! plan (or the handle) moves the target; each user loops over its tasks.
+//!
+//! The controller ticks every 5 ms but does O(1) work per tick while no user ends: every user
+//! task bumps a shared exit counter when it ends (however it ends: by itself, stopped, aborted),
+//! and the controller prunes its lists of handles only while that counter is ahead of the
+//! handles it has already removed. With
+//! 10,000 idle users that is no scanning at all, instead of 2 million handle checks a second.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -23,6 +29,8 @@ pub async fn drive(shared: &Arc<Shared>) {
     let mut retiring: Vec<JoinHandle<()>> = Vec::new();
     let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
     let mut next_index = 0u64;
+    let exits = Arc::new(AtomicU64::new(0));
+    let mut exits_seen = 0u64;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -34,7 +42,15 @@ pub async fn drive(shared: &Arc<Shared>) {
             .plan
             .iterations
             .is_some_and(|n| shared.iterations.load(Ordering::Relaxed) >= n);
-        active.retain(|(_, h)| !h.is_finished());
+        // Every exit counted belongs to exactly one handle still listed; `exits_seen` counts the
+        // handles removed so far. A task counts its exit just before it is marked finished, so
+        // a scan can miss it: then the counts still differ and the next tick scans again.
+        if exits.load(Ordering::Relaxed) != exits_seen {
+            let before = active.len() + retiring.len();
+            active.retain(|(_, h)| !h.is_finished());
+            retiring.retain(|h| !h.is_finished());
+            exits_seen += (before - active.len() - retiring.len()) as u64;
+        }
         if exhausted && active.is_empty() {
             break;
         }
@@ -54,7 +70,12 @@ pub async fn drive(shared: &Arc<Shared>) {
             let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
             shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
             let signal = StopSignal::default();
-            let handle = tokio::spawn(run_closed_user(Arc::clone(shared), vu, signal.clone()));
+            let guard = ExitGuard(Arc::clone(&exits));
+            let user = run_closed_user(Arc::clone(shared), vu, signal.clone());
+            let handle = tokio::spawn(async move {
+                let _guard = guard;
+                user.await;
+            });
             active.push((signal, handle));
         }
         while active.len() > desired {
@@ -63,7 +84,6 @@ pub async fn drive(shared: &Arc<Shared>) {
             signal.stop();
             retiring.push(handle);
         }
-        retiring.retain(|h| !h.is_finished());
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shared.stop.cancelled() => {}
@@ -75,6 +95,15 @@ pub async fn drive(shared: &Arc<Shared>) {
     }
     let handles: Vec<JoinHandle<()>> = active.into_iter().map(|(_, h)| h).chain(retiring).collect();
     finish(handles, shared.stop_timeout, &shared.force).await;
+}
+
+/// Counts one exit when dropped: at the end of a user task, or when an aborted one is dropped.
+struct ExitGuard(Arc<AtomicU64>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Wait for tasks to end by themselves within `timeout` (or until `force`), then abort the rest.
