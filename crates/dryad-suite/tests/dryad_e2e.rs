@@ -170,6 +170,44 @@ fn cicada_run(bins: &Bins, scratch: &Scratch, args: &[&str]) -> Command {
     cmd
 }
 
+/// A dryad started by cicada itself (`--target-cmd`) on a free port, over the scratch database.
+struct Managed {
+    target_cmd: String,
+    ready: String,
+    host: String,
+}
+
+impl Managed {
+    fn new(bins: &Bins, scratch: &Scratch) -> Self {
+        let port = free_port();
+        Managed {
+            target_cmd: format!(
+                "exec '{}' serve --database-url '{}' --bind 127.0.0.1:{port}",
+                bins.dryad.display(),
+                scratch.database_url()
+            ),
+            ready: format!("http://127.0.0.1:{port}/ready"),
+            host: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// `cicada run` of 5 users for `run_time` against the managed dryad.
+    fn run(&self, bins: &Bins, scratch: &Scratch, run_time: &str) -> Command {
+        let mut cmd = cicada_run(
+            bins,
+            scratch,
+            &["-H", &self.host, "-u", "5", "-r", "5", "-t", run_time],
+        );
+        cmd.args([
+            "--target-cmd",
+            &self.target_cmd,
+            "--target-ready",
+            &self.ready,
+        ]);
+        cmd
+    }
+}
+
 /// `dryad_http_requests_total` summed over status codes, by (method, route template).
 fn dryad_request_counts(base: &str) -> BTreeMap<(String, String), u64> {
     let text = get(&format!("{base}/metrics")).expect("/metrics answers");
@@ -259,22 +297,8 @@ fn managed_target_runs_and_leaves_nothing_behind() {
     let bins = bins();
     let scratch = Scratch::new("managed");
     scratch.seed(&bins);
-    let port = free_port();
-    let target_cmd = format!(
-        "exec '{}' serve --database-url '{}' --bind 127.0.0.1:{port}",
-        bins.dryad.display(),
-        scratch.database_url()
-    );
-    let ready = format!("http://127.0.0.1:{port}/ready");
-    let host = format!("http://127.0.0.1:{port}");
-    let out = cicada_run(
-        &bins,
-        &scratch,
-        &["-H", &host, "-u", "5", "-r", "5", "-t", "3s"],
-    )
-    .args(["--target-cmd", &target_cmd, "--target-ready", &ready])
-    .output()
-    .unwrap();
+    let managed = Managed::new(&bins, &scratch);
+    let out = managed.run(&bins, &scratch, "3s").output().unwrap();
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "cicada failed ({:?}): {}",
@@ -286,7 +310,7 @@ fn managed_target_runs_and_leaves_nothing_behind() {
     assert!(!report.run.interrupted);
     assert_nothing_left(&scratch);
     // The target is really stopped: nothing answers on its port any more.
-    assert!(get(&ready).is_none());
+    assert!(get(&managed.ready).is_none());
 }
 
 #[test]
@@ -326,24 +350,14 @@ fn interrupted_run_writes_the_report_and_stops_the_target() {
     let bins = bins();
     let scratch = Scratch::new("sigint");
     scratch.seed(&bins);
-    let port = free_port();
-    let target_cmd = format!(
-        "exec '{}' serve --database-url '{}' --bind 127.0.0.1:{port}",
-        bins.dryad.display(),
-        scratch.database_url()
-    );
-    let ready = format!("http://127.0.0.1:{port}/ready");
-    let host = format!("http://127.0.0.1:{port}");
-    let child = cicada_run(
-        &bins,
-        &scratch,
-        &["-H", &host, "-u", "5", "-r", "5", "-t", "60s"],
-    )
-    .args(["--target-cmd", &target_cmd, "--target-ready", &ready])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let managed = Managed::new(&bins, &scratch);
+    let host = managed.host.clone();
+    let child = managed
+        .run(&bins, &scratch, "60s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_ready(&host);
     std::thread::sleep(Duration::from_secs(2));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
