@@ -20,7 +20,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a load test from a scenario file.
     #[command(after_help = exit::HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a scenario file and print the plan, without sending any request.
     #[command(after_help = exit::HELP)]
     Check(CheckArgs),
@@ -39,6 +39,8 @@ pub struct RunArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub target: crate::managed::TargetArgs,
+    #[command(flatten)]
+    pub analysis: crate::analysis::AnalysisArgs,
     /// Write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

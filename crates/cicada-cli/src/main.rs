@@ -1,6 +1,7 @@
 //! The `cicada` command. Parses arguments, builds the Tokio runtime, runs the subcommand and
 //! turns its outcome into an exit code; everything else lives in `cmd/` and the library.
 
+mod analysis;
 mod cli;
 mod cmd;
 mod exit;

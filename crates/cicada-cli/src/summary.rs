@@ -4,6 +4,10 @@
 use std::fmt::Write as _;
 
 use cicada_report::RunReport;
+use cicada_report::analysis_model::{Finding, Severity};
+
+/// Width of the per-request table (it fits a 110-column terminal).
+pub const TABLE_WIDTH: usize = 110;
 
 /// The summary text; `table` adds the per-request table and failure groups.
 pub fn render(report: &RunReport, table: bool) -> String {
@@ -12,10 +16,10 @@ pub fn render(report: &RunReport, table: bool) -> String {
     if table {
         let _ = writeln!(
             out,
-            "\n{:<7} {:<44} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "\n{:<6} {:<32} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             "Type", "Name", "# reqs", "# fails", "Avg", "Min", "Max", "P50", "P95", "req/s"
         );
-        let _ = writeln!(out, "{}", "-".repeat(130));
+        let _ = writeln!(out, "{}", "-".repeat(TABLE_WIDTH));
         let rows = report.requests.iter().chain(std::iter::once(a));
         for r in rows {
             let name = match &r.user_type {
@@ -24,9 +28,9 @@ pub fn render(report: &RunReport, table: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:<7} {:<44} {:>9} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8.1}",
+                "{:<6} {:<32} {:>8} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
                 r.method,
-                truncate(&name, 44),
+                truncate(&name, 32),
                 r.requests,
                 r.failures,
                 r.mean_ms,
@@ -61,6 +65,7 @@ pub fn render(report: &RunReport, table: bool) -> String {
             );
         }
     }
+    analysis(&mut out, report);
     if !report.thresholds.is_empty() {
         let _ = writeln!(out, "\nThresholds:");
         for t in &report.thresholds {
@@ -95,6 +100,70 @@ pub fn render(report: &RunReport, table: bool) -> String {
         }
     );
     out
+}
+
+/// The ranked findings (one line each, with evidence and window) and the scaling checks.
+fn analysis(out: &mut String, report: &RunReport) {
+    let Some(a) = &report.analysis else { return };
+    if !a.findings.is_empty() {
+        let _ = writeln!(out, "\nFindings (most important first):");
+        for (i, f) in a.findings.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", i + 1, finding_line(f));
+            let _ = writeln!(out, "     next: {}", f.next_step);
+        }
+    }
+    if let Some(s) = &a.scaling {
+        let _ = writeln!(
+            out,
+            "\nAuto-scaling ({}): {}",
+            s.probe,
+            if s.passed { "PASS" } else { "FAIL" }
+        );
+        for c in &s.checks {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                if c.passed { "PASS" } else { "FAIL" },
+                c.name,
+                c.reason
+            );
+        }
+    }
+}
+
+/// `[critical] Target is CPU-bound — target CPU (mean) 97.0 %, ... (12–40 s)`.
+fn finding_line(f: &Finding) -> String {
+    let severity = match f.severity {
+        Severity::Critical => "critical",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    };
+    let evidence: Vec<String> = f
+        .evidence
+        .iter()
+        .map(|e| {
+            format!("{} {} {}", e.label, number(e.value), e.unit)
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    let mut line = format!("[{severity}] {}", f.title);
+    if !evidence.is_empty() {
+        line.push_str(" — ");
+        line.push_str(&evidence.join(", "));
+    }
+    if let Some(w) = &f.window {
+        let _ = write!(line, " ({:.0}–{:.0} s)", w.start_s, w.end_s);
+    }
+    line
+}
+
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command, LoadArgs};
 /// Run a subcommand to completion; returns the process exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Check(args) => check::check(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => compare::compare(args),

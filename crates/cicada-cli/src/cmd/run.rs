@@ -10,7 +10,7 @@ use cicada_report::live::LiveView;
 use cicada_report::{OutputOptions, RunReport, write_outputs};
 
 use crate::cli::RunArgs;
-use crate::{exit, managed, summary};
+use crate::{analysis, exit, managed, summary};
 
 /// How often the live view redraws on a terminal, and how often a status line is logged
 /// otherwise.
@@ -54,6 +54,14 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
         Ok(t) => t,
         Err(code) => return code,
     };
+    let plan = match analysis::Plan::new(&args.analysis, target.as_ref().map(|t| t.pid())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            managed::stop(target).await;
+            return exit::BAD_INPUT;
+        }
+    };
     let handle = match Runner::start(config).await {
         Ok(h) => h,
         Err(RunError::Unreachable(e)) => {
@@ -70,6 +78,19 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
         }
     };
     let control = handle.control();
+    let traffic_started = std::time::Instant::now()
+        .checked_sub(control.elapsed())
+        .unwrap_or_else(std::time::Instant::now);
+    let monitor = match plan.start(traffic_started) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            control.force_stop();
+            let _ = handle.wait().await;
+            managed::stop(target).await;
+            return exit::BAD_INPUT;
+        }
+    };
     let signals = tokio::spawn(stop_on_signal(control.clone()));
     let status = (!args.quiet).then(|| tokio::spawn(live_view(control.clone(), planned)));
     let result = handle.wait().await;
@@ -77,11 +98,19 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     if let Some(s) = status {
         s.abort();
     }
+    let collection = monitor.stop().await;
     managed::stop(target).await;
     match result {
-        Ok(report) => finish(&args, &report),
-        Err(RunError::Failed { message, partial }) => {
+        Ok(mut report) => {
+            collection.attach(&mut report);
+            finish(&args, &report)
+        }
+        Err(RunError::Failed {
+            message,
+            mut partial,
+        }) => {
             eprintln!("error: the run failed: {message}; writing the partial report");
+            collection.attach(&mut partial);
             finish(&args, &partial);
             exit::INTERNAL
         }
@@ -108,11 +137,20 @@ fn finish(args: &RunArgs, report: &RunReport) -> i32 {
         exit::INTERRUPTED
     } else if !errors.is_empty() {
         exit::INTERNAL
-    } else if !report.verdict.passed {
+    } else if !report.verdict.passed || scaling_failed(report) {
         exit::THRESHOLDS_FAILED
     } else {
         exit::PASS
     }
+}
+
+/// Whether `--scaling-probe` checks ran and one failed.
+fn scaling_failed(report: &RunReport) -> bool {
+    report
+        .analysis
+        .as_ref()
+        .and_then(|a| a.scaling.as_ref())
+        .is_some_and(|s| !s.passed)
 }
 
 async fn stop_on_signal(control: RunControl) {
