@@ -102,3 +102,59 @@ async fn connections_are_renewed_after_their_lifetime() {
     );
     assert!(report.aggregated.connect_mean_ms.is_some());
 }
+
+/// A response with a 64 KiB header block and a 4 MiB body, on a keep-alive connection.
+async fn large_response_server() -> String {
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..66 {
+        head.push_str(&format!("X-Pad-{i:02}: {}\r\n", "p".repeat(1000)));
+    }
+    let mut body = vec![b'b'; 4 * 1024 * 1024];
+    body.extend_from_slice(b"END-OF-BODY");
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    assert!(head.len() > 64 * 1024);
+    let response: Arc<Vec<u8>> = Arc::new([head.into_bytes(), body].concat());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let response = Arc::clone(&response);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if sock.write_all(&response).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Pins that the client's read buffer is not capped below what real responses need: hyper's
+/// `read_buf_exact_size` would also cap the response head at that size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_response_head_and_body_are_read_whole() {
+    let host = large_response_server().await;
+    let toml = "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/big\"\n\
+                checks = [{ body_contains = \"END-OF-BODY\" }]\n";
+    let report = run_toml(toml, &host, bounded(2, 6)).await;
+    assert_eq!(report.aggregated.requests, 6);
+    assert_eq!(report.aggregated.failures, 0, "{:?}", report.failures);
+    assert_eq!(
+        report.aggregated.total_bytes,
+        6 * (4 * 1024 * 1024 + "END-OF-BODY".len() as u64)
+    );
+}
