@@ -8,7 +8,7 @@
 #   --users N            USERS                 simulated users                  (1000)
 #   --spawn-rate R       SPAWN_RATE            users started per second         (50)
 #   --run-time T         RUN_TIME              run time, e.g. 30s, 10m          (10m)
-#   --database-url URL   DATABASE_URL          sqlite://FILE or postgres://...  (sqlite://dryad.db)
+#   --database-url URL   DATABASE_URL          sqlite://FILE or postgres://...  (dryad.db in the repo)
 #   --agents N           AGENTS                agents to seed                   (1000)
 #   --executions-per-agent M  EXECUTIONS_PER_AGENT  history per agent           (1000)
 #   --port P             PORT                  where dryad listens              (8000)
@@ -19,6 +19,7 @@
 #                                              dryad (no build of dryad, no seeding); agent ids
 #                                              are then read from tests/load/data/agents.csv
 #   -- ARGS...                                 passed on to `cicada run` unchanged
+# The local dryad's /metrics is scraped each second into the report (pool, queue, workers).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --scenario) need_value "$@"; scenario=$2; shift 2 ;;
     --profile) need_value "$@"; profile=$2; shift 2 ;;
     --host) need_value "$@"; host=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -82,6 +83,7 @@ if [ -z "$host" ]; then
     --target-cmd "exec '$dryad' serve --database-url '$database_url' --bind 127.0.0.1:$port"
     --target-ready "$host/ready"
     --target-log "$out_dir/dryad.log"
+    --scrape "$host/metrics"
   )
 else
   [ -s "$data_dir/agents.csv" ] || die "--host given: put the target's agent ids in $data_dir/agents.csv (header agent_id), e.g. with 'dryad seed --export-agents' against its database"
