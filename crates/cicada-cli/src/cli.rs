@@ -24,6 +24,9 @@ pub enum Command {
     /// Validate a scenario file and print the plan, without sending any request.
     #[command(after_help = exit::HELP)]
     Check(CheckArgs),
+    /// Find the most users that meet the SLOs: double, then bisect, one held step at a time.
+    #[command(after_help = exit::HELP)]
+    Capacity(Box<crate::cmd::capacity::CapacityArgs>),
     /// Re-render reports (HTML, CSV, JUnit, JSON) from a saved JSON report.
     Report(crate::cmd::report::ReportArgs),
     /// Compare two saved runs per request; --fail-on gates make it a CI regression check.

@@ -1,5 +1,6 @@
 //! One file per subcommand; [`dispatch`] runs the chosen one and returns its exit code.
 
+pub mod capacity;
 pub mod check;
 pub mod compare;
 pub mod report;
@@ -15,6 +16,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Check(args) => check::check(args),
+        Command::Capacity(args) => capacity::capacity(*args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => compare::compare(args),
     }
