@@ -70,12 +70,15 @@ pub async fn drive(shared: &Arc<Shared>) {
             let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
             shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
             let signal = StopSignal::default();
+            // The guard goes in as an argument: wrapping the user's future in another async
+            // block would store it twice in the task (≈ 4.5 KB more per user).
             let guard = ExitGuard(Arc::clone(&exits));
-            let user = run_closed_user(Arc::clone(shared), vu, signal.clone());
-            let handle = tokio::spawn(async move {
-                let _guard = guard;
-                user.await;
-            });
+            let handle = tokio::spawn(run_closed_user(
+                Arc::clone(shared),
+                vu,
+                signal.clone(),
+                guard,
+            ));
             active.push((signal, handle));
         }
         while active.len() > desired {
@@ -98,7 +101,7 @@ pub async fn drive(shared: &Arc<Shared>) {
 }
 
 /// Counts one exit when dropped: at the end of a user task, or when an aborted one is dropped.
-struct ExitGuard(Arc<AtomicU64>);
+pub struct ExitGuard(Arc<AtomicU64>);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {

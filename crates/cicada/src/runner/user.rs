@@ -89,7 +89,15 @@ pub fn claim_iteration(shared: &Shared) -> bool {
 
 /// The closed-model user: loop until stopped (or the iteration bound is used up).
 /// The controller counts the user as alive when it spawns it; the user uncounts itself.
-pub async fn run_closed_user(shared: Arc<Shared>, mut vu: Vu, stop: StopSignal) {
+///
+/// `exit` is dropped when the task ends or is aborted, which tells the controller it ended.
+pub async fn run_closed_user(
+    shared: Arc<Shared>,
+    mut vu: Vu,
+    stop: StopSignal,
+    exit: super::closed::ExitGuard,
+) {
+    let _exit = exit;
     on_start(&shared, &mut vu).await;
     let wait = shared.program.user_types[vu.user_type].wait;
     while !stop.is_stopped() {
