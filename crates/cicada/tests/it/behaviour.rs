@@ -141,7 +141,9 @@ fn feeder_scenario(mode: &str) -> String {
 file = "agents.csv"
 mode = "{mode}"
 
+# A short think time, so that no user can run every iteration before the others start.
 [[users]]
+wait = {{ constant = "10ms" }}
 [[users.tasks]]
 method = "GET"
 path = "/agents/{{{{agent_id}}}}/executions"
