@@ -230,6 +230,76 @@ pub struct RequestStats {
     /// microseconds, 3 significant digits. Lets reports merge and compare exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<String>,
+    /// What the target reported of its own time in `Server-Timing` headers (`db`, `pool`,
+    /// `app`); `None` when no response of this row reported `db` or `pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timing: Option<ServerTimingStats>,
+}
+
+/// The target's own account of its time, from the `db`, `pool` and `app` entries of its
+/// `Server-Timing` response headers (dryad: `pool;dur=0.01, db;dur=1.2, app;dur=0.3`).
+///
+/// Every figure is over the responses that reported `db` or `pool` (`responses`); an entry a
+/// response left out counts as 0 for it. Sums are kept so that rows, seconds and runs add up
+/// exactly; shares and means are derived from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerTimingStats {
+    /// Responses that reported `db` or `pool`.
+    pub responses: u64,
+    /// Sum of those responses' response times as cicada measured them.
+    pub response_ms: f64,
+    /// Sum of their `db` durations (time in the database).
+    pub db_ms: f64,
+    /// Sum of their `pool` durations (time waiting for a database connection).
+    pub pool_ms: f64,
+    /// Sum of their `app` durations.
+    pub app_ms: f64,
+    /// `db_ms / response_ms`: the share of response time spent in the database, `0.0..=1.0`
+    /// (capped at 1 when the server's clock says more than cicada measured).
+    pub db_share: f64,
+    /// `pool_ms / response_ms`: the share of response time spent waiting for a connection.
+    pub pool_share: f64,
+    /// Mean `db` duration per response.
+    pub db_mean_ms: f64,
+    /// Mean `pool` wait per response.
+    pub pool_wait_mean_ms: f64,
+    /// Mean `app` duration per response.
+    pub app_mean_ms: f64,
+}
+
+impl ServerTimingStats {
+    /// Build from integer sums in µs; `None` when no response reported anything.
+    pub fn from_sums_us(
+        responses: u64,
+        response_us: u64,
+        db_us: u64,
+        pool_us: u64,
+        app_us: u64,
+    ) -> Option<Self> {
+        if responses == 0 {
+            return None;
+        }
+        let share = |part: u64| {
+            if response_us == 0 {
+                0.0
+            } else {
+                (part as f64 / response_us as f64).min(1.0)
+            }
+        };
+        let mean = |sum: u64| sum as f64 / responses as f64 / 1000.0;
+        Some(Self {
+            responses,
+            response_ms: response_us as f64 / 1000.0,
+            db_ms: db_us as f64 / 1000.0,
+            pool_ms: pool_us as f64 / 1000.0,
+            app_ms: app_us as f64 / 1000.0,
+            db_share: share(db_us),
+            pool_share: share(pool_us),
+            db_mean_ms: mean(db_us),
+            pool_wait_mean_ms: mean(pool_us),
+            app_mean_ms: mean(app_us),
+        })
+    }
 }
 
 /// One point of a percentile curve.
@@ -279,6 +349,10 @@ pub struct IntervalSample {
     /// the CSV then writes the interval's own percentiles and `N/A` where it cannot be exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cumulative: Option<CumulativeSample>,
+    /// `Server-Timing` figures of the responses completed in this interval (all rows); `None`
+    /// when none reported `db` or `pool`. `db_share` per second is the database share series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timing: Option<ServerTimingStats>,
 }
 
 /// Cumulative statistics of all requests from the start of traffic to the end of an interval.

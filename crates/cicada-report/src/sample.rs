@@ -186,6 +186,7 @@ pub fn sample_report() -> RunReport {
             dropped_iterations: None,
             schedule_lag_p99_ms: None,
             cumulative: None,
+            server_timing: None,
         });
     }
     let duration = seconds as f64;
@@ -216,6 +217,7 @@ pub fn sample_report() -> RunReport {
                 ttfb_mean_ms: Some(spec.base_ms * 0.9),
                 distribution: distribution(min, &p),
                 histogram: None,
+                server_timing: None,
             }
         })
         .collect();
@@ -245,6 +247,7 @@ pub fn sample_report() -> RunReport {
         ttfb_mean_ms: Some(8.1),
         distribution: distribution(1.47, &agg_p),
         histogram: None,
+        server_timing: None,
     };
     let error_pct = aggregated.failure_ratio * 100.0;
     let metrics_p99 = requests[1].percentiles.p99;

@@ -119,6 +119,7 @@ impl ReportBuilder {
                 dropped_iterations: s.dropped,
                 schedule_lag_p99_ms: s.schedule_lag_p99_ms,
                 cumulative: None,
+                server_timing: None,
             });
         }
         let requests: Vec<RequestStats> = rows
@@ -235,6 +236,7 @@ fn stats(name: &str, requests: u64, failures: u64, mean_ms: f64) -> RequestStats
         ttfb_mean_ms: None,
         distribution: vec![],
         histogram: None,
+        server_timing: None,
     }
 }
 

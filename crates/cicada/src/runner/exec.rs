@@ -15,7 +15,7 @@ use crate::scenario::compile::{
     CompiledBody, CompiledCaptureSource, CompiledCheck, CompiledRequest, HeaderTemplate,
     JsonTemplate, Program, percent_encode_into,
 };
-use crate::stats::Sample;
+use crate::stats::{Sample, ServerTimes};
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -51,6 +51,7 @@ pub async fn execute(
                 ttfb_us: f.ttfb.map_or(0, micros),
                 connect_us: f.connect.map(micros),
                 bytes: 0,
+                server: None,
             };
             vu.shard
                 .record(req.row, &sample, Some((f.kind, &f.message)));
@@ -62,6 +63,7 @@ pub async fn execute(
                 ttfb_us: micros(response.ttfb),
                 connect_us: response.connect.map(micros),
                 bytes: response.bytes,
+                server: ServerTimes::from_headers(&response.headers),
             };
             match judge(vu, req, &response) {
                 Ok(()) => {

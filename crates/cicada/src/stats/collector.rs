@@ -145,6 +145,7 @@ impl Collector {
                 dropped_iterations: open.then_some(dropped),
                 schedule_lag_p99_ms: open.then(|| percentile_ms(&lag.hist, 99.0)),
                 cumulative: Some(cumulative),
+                server_timing: all.timing.stats(),
             });
         }
         let _ = self.lag.add(&lag.hist);
@@ -228,6 +229,7 @@ mod tests {
                     ttfb_us: us / 2,
                     connect_us: None,
                     bytes: 10,
+                    server: None,
                 };
                 let failure = us
                     .is_multiple_of(7)

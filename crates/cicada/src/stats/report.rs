@@ -75,6 +75,7 @@ fn row_stats(
         } else {
             encode(&r.hist)
         },
+        server_timing: r.timing.stats(),
     }
 }
 

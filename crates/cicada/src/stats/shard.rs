@@ -7,6 +7,7 @@ use cicada_report::model::FailureKind;
 
 use super::failures::FailureMap;
 use super::histogram::{Hist, new_hist, record};
+use super::server_timing::ServerTimes;
 
 /// What one request measured.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +21,51 @@ pub struct Sample {
     pub connect_us: Option<u64>,
     /// Response body bytes.
     pub bytes: u64,
+    /// The response's `Server-Timing` `db` / `pool` / `app` durations, when it sent them.
+    pub server: Option<ServerTimes>,
+}
+
+/// Sums of the `Server-Timing` durations of the responses that reported `db` or `pool`
+/// (integers, so merging shards and seconds is exact).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimingSums {
+    /// Responses that reported them.
+    pub responses: u64,
+    /// Their response times as cicada measured them, µs.
+    pub response_us: u64,
+    pub db_us: u64,
+    pub pool_us: u64,
+    pub app_us: u64,
+}
+
+impl TimingSums {
+    #[inline]
+    pub fn add(&mut self, t: &ServerTimes, total_us: u64) {
+        self.responses += 1;
+        self.response_us += total_us;
+        self.db_us += t.db_us.unwrap_or(0);
+        self.pool_us += t.pool_us.unwrap_or(0);
+        self.app_us += t.app_us.unwrap_or(0);
+    }
+
+    pub fn merge(&mut self, o: &TimingSums) {
+        self.responses += o.responses;
+        self.response_us += o.response_us;
+        self.db_us += o.db_us;
+        self.pool_us += o.pool_us;
+        self.app_us += o.app_us;
+    }
+
+    /// The report's figures (shares and means derived from the sums).
+    pub fn stats(&self) -> Option<cicada_report::model::ServerTimingStats> {
+        cicada_report::model::ServerTimingStats::from_sums_us(
+            self.responses,
+            self.response_us,
+            self.db_us,
+            self.pool_us,
+            self.app_us,
+        )
+    }
 }
 
 /// Counters and histogram of one row over one interval.
@@ -33,6 +79,7 @@ pub struct RowInterval {
     pub connect_us: u64,
     pub ttfb_count: u64,
     pub ttfb_us: u64,
+    pub timing: TimingSums,
 }
 
 impl RowInterval {
@@ -46,6 +93,7 @@ impl RowInterval {
             connect_us: 0,
             ttfb_count: 0,
             ttfb_us: 0,
+            timing: TimingSums::default(),
         }
     }
 
@@ -60,6 +108,7 @@ impl RowInterval {
         self.connect_us += other.connect_us;
         self.ttfb_count += other.ttfb_count;
         self.ttfb_us += other.ttfb_us;
+        self.timing.merge(&other.timing);
     }
 
     pub fn reset(&mut self) {
@@ -71,6 +120,7 @@ impl RowInterval {
         self.connect_us = 0;
         self.ttfb_count = 0;
         self.ttfb_us = 0;
+        self.timing = TimingSums::default();
     }
 }
 
@@ -147,6 +197,9 @@ impl Shard {
         if sample.ttfb_us > 0 {
             r.ttfb_count += 1;
             r.ttfb_us += sample.ttfb_us;
+        }
+        if let Some(t) = &sample.server {
+            r.timing.add(t, sample.total_us);
         }
         if let Some((kind, message)) = failure {
             r.failures += 1;
