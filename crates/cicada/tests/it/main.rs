@@ -9,5 +9,6 @@ mod examples;
 mod load;
 mod measurement;
 mod schema;
+mod server_timing;
 mod tls;
 mod waits_tags;
