@@ -71,6 +71,9 @@ pub struct Autoscaler {
     cfg: AutoscaleConfig,
     current: usize,
     last_up: Option<Duration>,
+    /// Time of the first step: the window covers a whole period only once this is
+    /// `down_cooldown` old.
+    first_step: Option<Duration>,
     /// (time, recommendation) within the scale-down window.
     window: VecDeque<(Duration, usize)>,
 }
@@ -82,6 +85,7 @@ impl Autoscaler {
             current: cfg.min,
             cfg,
             last_up: None,
+            first_step: None,
             window: VecDeque::new(),
         }
     }
@@ -108,6 +112,7 @@ impl Autoscaler {
     /// One control step at time `now` (monotonic, since any fixed origin).
     pub fn step(&mut self, now: Duration, pending: u64, busy: u64) -> Decision {
         let recommended = self.recommend(pending, busy);
+        let first_step = *self.first_step.get_or_insert(now);
         self.window.push_back((now, recommended));
         while let Some(&(t, _)) = self.window.front() {
             if now.saturating_sub(t) > self.cfg.down_cooldown {
@@ -138,11 +143,11 @@ impl Autoscaler {
                 ..hold
             };
         }
-        // The window must span the whole stabilisation period before it may shrink.
-        let window_full = self
-            .window
-            .front()
-            .is_some_and(|&(t, _)| now.saturating_sub(t) >= self.cfg.down_cooldown);
+        // The window must span the whole stabilisation period before it may shrink. This is
+        // judged from the first step, not from the oldest entry kept: entries older than the
+        // period are dropped above, so with a real clock (ticks a little over `interval` apart)
+        // the oldest one left is almost never exactly a period old, and the pool never shrank.
+        let window_full = now.saturating_sub(first_step) >= self.cfg.down_cooldown;
         let since_up_ok = self
             .last_up
             .is_none_or(|t| now.saturating_sub(t) >= self.cfg.down_cooldown);
@@ -219,6 +224,30 @@ mod tests {
         // The peak leaves the window after 30 s; recommendations since then are all 1.
         let d = a.step(s(31), 0, 0);
         assert_eq!((d.action, d.from, d.to), (Action::ScaleDown, 10, 1));
+    }
+
+    /// Regression: with ticks a little over a second apart (as a real `interval` delivers), the
+    /// pool shrank never, because the oldest entry kept was never exactly one window old.
+    #[test]
+    fn scale_down_happens_with_a_jittery_clock() {
+        let mut a = Autoscaler::new(AutoscaleConfig {
+            down_cooldown: Duration::from_secs(5),
+            ..cfg()
+        });
+        let tick = Duration::from_micros(1_000_300);
+        a.step(tick, 20, 0);
+        assert_eq!(a.current(), 10);
+        let mut scaled_down_at = None;
+        for i in 2..=20u32 {
+            let d = a.step(tick * i, 0, 0);
+            if d.action == Action::ScaleDown {
+                scaled_down_at = Some(i);
+                assert_eq!(d.to, 1);
+                break;
+            }
+        }
+        // The peak (tick 1) is 5.0015 s old at tick 6: it has left the 5 s window.
+        assert_eq!(scaled_down_at, Some(6));
     }
 
     #[test]
