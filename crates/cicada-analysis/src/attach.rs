@@ -15,7 +15,8 @@ pub struct Collected {
     pub resources: Option<ResourceSeries>,
     /// From [`crate::prom::Scraper::finish`].
     pub scraped: Option<ScrapedMetrics>,
-    /// From [`crate::server_timing::ServerTimingShares::share_series`]`("db")`.
+    /// Share (0..=1) of response time spent in the database per second. Empty: taken from
+    /// the report's `Server-Timing` figures ([`crate::server_timing::db_share_series`]).
     pub db_share: Vec<SeriesPoint>,
     /// From [`crate::capacity::CapacitySearch::result`].
     pub capacity: Option<CapacityResult>,
@@ -26,12 +27,17 @@ pub struct Collected {
 /// Fill `report.analysis`, ranking findings with `config`. When the generator could not keep
 /// up, its verdict is also added to `report.verdict.warnings` (once), so every output shows it.
 pub fn attach_analysis(report: &mut RunReport, collected: Collected, config: &FindingsConfig) {
+    let db_share = if collected.db_share.is_empty() {
+        crate::server_timing::db_share_series(report)
+    } else {
+        collected.db_share
+    };
     let outcome = {
         let input = FindingsInput {
             report,
             resources: collected.resources.as_ref(),
             scraped: collected.scraped.as_ref(),
-            db_share: &collected.db_share,
+            db_share: &db_share,
         };
         analyze(&input, config)
     };

@@ -7,7 +7,8 @@
 //! - [`capacity`]: the capacity search (`cicada capacity`) as a state machine.
 //! - [`findings`]: ranked bottleneck findings and the generator-health verdict.
 //! - [`scaling`]: auto-scaling probes and checks.
-//! - [`server_timing`]: `Server-Timing` headers turned into per-second database shares.
+//! - [`server_timing`]: the per-second database share and pool wait from the `Server-Timing`
+//!   figures the engine puts in the report.
 //! - [`monitor`]: the background task that collects resources, scrapes and probe readings
 //!   once a second during a run.
 //!

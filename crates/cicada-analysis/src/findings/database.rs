@@ -4,13 +4,18 @@
 //! response time spent in the database (`Server-Timing: db`) rises; or requests wait for a
 //! pool connection while the CPU is not the limit. Pool saturation: the pool acquire wait
 //! (p95 of an interval) exceeds its limit, or every connection is in use, for 3 s or more.
+//!
+//! The pool wait comes from the target's scraped acquire-wait histogram (p95, else mean per
+//! interval) or, without one, from `Server-Timing: pool` (mean per second). Severity follows
+//! the share of response time the database or the wait accounts for ([`super::severity`]).
 
-use cicada_report::analysis_model::{
-    Finding, FindingKind, MetricSeries, SeriesStat, Severity, TimeWindow,
-};
+use std::collections::BTreeMap;
+
+use cicada_report::analysis_model::{Finding, FindingKind, MetricSeries, SeriesStat, TimeWindow};
 
 use super::timeline::{mean, seconds_to_windows, thirds};
-use super::{FindingsConfig, FindingsInput, ev, num};
+use super::{FindingsConfig, FindingsInput, ev, num, severity};
+use crate::server_timing::pool_wait_series;
 
 /// Seconds the pool must be saturated before the rule speaks.
 const MIN_POOL_SECONDS: usize = 3;
@@ -65,35 +70,105 @@ fn target_cpu_in(input: &FindingsInput<'_>, w: &TimeWindow) -> Option<f64> {
     )
 }
 
-/// Seconds in which the pool acquire wait (p95 per interval, else the mean) exceeded the
-/// limit, with the worst wait in ms.
-fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<(Vec<u64>, f64, String)> {
+/// Seconds in which requests waited for a pool connection beyond the limit.
+struct PoolWait {
+    seconds: Vec<u64>,
+    /// The worst interval's wait, ms.
+    worst_ms: f64,
+    /// Where the figure comes from (a metric name, or `Server-Timing pool`).
+    source: String,
+    /// `p95`, `mean` or `mean per response`.
+    stat: &'static str,
+    /// Share (0..=1) of response time spent waiting in those seconds.
+    share: f64,
+}
+
+/// The pool acquire wait beyond `cfg.pool_wait_ms`: from the scraped histogram (p95 per
+/// interval, else its mean), else from `Server-Timing: pool` (mean per second).
+fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<PoolWait> {
     let selector = cfg.metrics.pool_acquire_wait.as_ref();
+    let mut stat = "p95";
     let mut series: Vec<&MetricSeries> = input.series(
         selector,
         |s| matches!(s, SeriesStat::Quantile { q } if (*q - 0.95).abs() < 1e-9),
     );
     if series.is_empty() {
         series = input.series(selector, |s| *s == SeriesStat::Mean);
+        stat = "mean";
     }
-    let mut seconds = Vec::new();
+    // second → (worst wait in ms, source)
+    let mut by_second: BTreeMap<u64, f64> = BTreeMap::new();
     let mut worst: f64 = 0.0;
-    let mut name = String::new();
-    for s in series {
-        for p in &s.points {
-            let ms = p.value * 1000.0;
-            if ms > cfg.pool_wait_ms {
-                seconds.push(p.elapsed_s.round() as u64);
-                if ms > worst {
-                    worst = ms;
-                    name.clone_from(&s.name);
-                }
+    let mut source = String::new();
+    let mut note = |second: u64, ms: f64, name: &str| {
+        if ms > cfg.pool_wait_ms {
+            let w = by_second.entry(second).or_default();
+            *w = w.max(ms);
+            if ms > worst {
+                worst = ms;
+                source = name.to_owned();
             }
         }
+    };
+    for s in &series {
+        for p in &s.points {
+            note(p.elapsed_s.round() as u64, p.value * 1000.0, &s.name);
+        }
     }
-    seconds.sort_unstable();
-    seconds.dedup();
-    (!seconds.is_empty()).then_some((seconds, worst, name))
+    if series.is_empty() {
+        stat = "mean per response";
+        for p in pool_wait_series(input.report) {
+            note(p.elapsed_s.round() as u64, p.value, "Server-Timing pool");
+        }
+    }
+    if by_second.is_empty() {
+        return None;
+    }
+    let share = wait_share(input, &by_second);
+    Some(PoolWait {
+        seconds: by_second.keys().copied().collect(),
+        worst_ms: worst,
+        source,
+        stat,
+        share,
+    })
+}
+
+/// The share of response time spent waiting for a connection in the given seconds: exact from
+/// `Server-Timing` (Σ pool / Σ response time) when the target sent it, else each second's wait
+/// over its P95 response time, averaged.
+fn wait_share(input: &FindingsInput<'_>, by_second: &BTreeMap<u64, f64>) -> f64 {
+    let seconds = input
+        .report
+        .timeline
+        .iter()
+        .filter(|s| by_second.contains_key(&s.elapsed_s));
+    let (pool, response) = seconds
+        .clone()
+        .filter_map(|s| s.server_timing.as_ref())
+        .fold((0.0, 0.0), |(p, r), t| (p + t.pool_ms, r + t.response_ms));
+    if response > 0.0 {
+        return (pool / response).min(1.0);
+    }
+    mean(
+        seconds
+            .filter(|s| s.percentiles.p95 > 0.0)
+            .map(|s| (by_second[&s.elapsed_s] / s.percentiles.p95).min(1.0)),
+    )
+    .unwrap_or(0.0)
+}
+
+/// The request row that spent the largest share of its response time in the database.
+fn most_database_bound_row(input: &FindingsInput<'_>) -> Option<(String, f64, f64)> {
+    input
+        .report
+        .requests
+        .iter()
+        .filter_map(|r| {
+            let t = r.server_timing.as_ref()?;
+            Some((format!("{} {}", r.method, r.name), t.db_share, t.db_mean_ms))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Seconds in which connections in use reached 95 % of the pool's maximum.
@@ -146,6 +221,8 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
     let mut evidence = Vec::new();
     let mut reasons = Vec::new();
     let mut window = None;
+    // The share of response time the database accounts for: the severity's measure.
+    let mut impact: f64 = 0.0;
 
     // Clause 1: latency rising, CPU low, db share rising.
     if let Some(t) = &trend
@@ -161,6 +238,7 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
     {
         let w = TimeWindow::new(t.early.start_s, t.late.end_s);
         window = Some(w);
+        impact = impact.max(db_late);
         evidence.push(ev("P95 early", t.early_ms, "ms", Some(t.early)));
         evidence.push(ev("P95 late", t.late_ms, "ms", Some(t.late)));
         evidence.push(ev("target CPU late (mean)", cpu, "%", Some(t.late)));
@@ -187,31 +265,66 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
         ));
     }
     // Clause 2: requests waited for a pool connection while the CPU was not the limit.
-    if let Some((seconds, worst, name)) = pool_wait(input, cfg)
+    if let Some(wait) = pool_wait(input, cfg)
         && cpu_whole.is_none_or(|c| c < cfg.target_cpu_bound_pct)
     {
-        let windows = seconds_to_windows(&seconds);
+        let windows = seconds_to_windows(&wait.seconds);
         let w = TimeWindow::new(windows[0].start_s, windows[windows.len() - 1].end_s);
         window.get_or_insert(w);
+        impact = impact.max(wait.share);
         evidence.push(ev(
-            &format!("{name} (worst interval)"),
-            worst,
+            &format!("{} {} (worst interval)", wait.source, wait.stat),
+            wait.worst_ms,
             "ms",
             Some(w),
         ));
+        evidence.push(ev(
+            "pool wait, share of response time",
+            wait.share * 100.0,
+            "%",
+            Some(w),
+        ));
         reasons.push(format!(
-            "requests waited up to {} ms for a database connection ({name}) in {} s",
-            num(worst, 1),
-            seconds.len()
+            "requests waited up to {} ms for a database connection ({}, {}) in {} s, {} % of \
+             their response time",
+            num(wait.worst_ms, 1),
+            wait.source,
+            wait.stat,
+            wait.seconds.len(),
+            num(wait.share * 100.0, 0)
         ));
     }
     if reasons.is_empty() {
         return None;
     }
+    if let Some(all) = &input.report.aggregated.server_timing {
+        impact = impact.max(all.db_share + all.pool_share);
+        evidence.push(ev(
+            "database share of response time (Server-Timing db, whole run)",
+            all.db_share * 100.0,
+            "%",
+            Some(whole),
+        ));
+    }
+    if let Some((row, share, db_mean)) = most_database_bound_row(input) {
+        evidence.push(ev(
+            &format!("{row}: database share of its response time"),
+            share * 100.0,
+            "%",
+            Some(whole),
+        ));
+        reasons.push(format!(
+            "{row} spends the most in the database: {} % of its response time ({} ms per \
+             request)",
+            num(share * 100.0, 0),
+            num(db_mean, 1)
+        ));
+    }
+    let impact = impact.min(1.0);
     Some(Finding {
         kind: FindingKind::DatabaseBound,
-        severity: Severity::Critical,
-        score: 450.0 + 10.0 * reasons.len() as f64,
+        severity: severity::from_share(impact, severity::latency_slo_missed(input.report)),
+        score: 450.0 + 10.0 * reasons.len() as f64 + 40.0 * impact,
         title: "The target is database-bound".to_owned(),
         summary: format!("{}.", capitalise(&reasons.join("; "))),
         evidence,
@@ -226,13 +339,13 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
 pub fn pool_saturated(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
     let wait = pool_wait(input, cfg);
     let full = pool_full(input, cfg);
-    let wait_seconds = wait.as_ref().map_or(0, |w| w.0.len());
+    let wait_seconds = wait.as_ref().map_or(0, |w| w.seconds.len());
     if wait_seconds < MIN_POOL_SECONDS && full.len() < MIN_POOL_SECONDS {
         return None;
     }
     let mut all: Vec<u64> = wait
         .as_ref()
-        .map(|w| w.0.clone())
+        .map(|w| w.seconds.clone())
         .unwrap_or_default()
         .into_iter()
         .chain(full.iter().copied())
@@ -243,26 +356,38 @@ pub fn pool_saturated(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
     let w = TimeWindow::new(windows[0].start_s, windows[windows.len() - 1].end_s);
     let mut evidence = Vec::new();
     let mut parts = Vec::new();
-    if let Some((seconds, worst, name)) = &wait
-        && seconds.len() >= MIN_POOL_SECONDS
+    let mut impact = 0.0;
+    if let Some(wait) = &wait
+        && wait.seconds.len() >= MIN_POOL_SECONDS
     {
+        impact = wait.share;
         evidence.push(ev(
-            &format!("{name} p95 (worst interval)"),
-            *worst,
+            &format!("{} {} (worst interval)", wait.source, wait.stat),
+            wait.worst_ms,
             "ms",
             Some(w),
         ));
         evidence.push(ev(
             "seconds with acquire wait",
-            seconds.len() as f64,
+            wait.seconds.len() as f64,
             "s",
             Some(w),
         ));
+        evidence.push(ev(
+            "pool wait, share of response time",
+            wait.share * 100.0,
+            "%",
+            Some(w),
+        ));
         parts.push(format!(
-            "acquiring a connection took up to {} ms (over {} ms in {} s)",
-            num(*worst, 1),
+            "acquiring a connection took up to {} ms ({} {}; over {} ms in {} s), {} % of \
+             response time",
+            num(wait.worst_ms, 1),
+            wait.source,
+            wait.stat,
             num(cfg.pool_wait_ms, 1),
-            seconds.len()
+            wait.seconds.len(),
+            num(wait.share * 100.0, 0)
         ));
     }
     if full.len() >= MIN_POOL_SECONDS {
@@ -276,8 +401,9 @@ pub fn pool_saturated(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
     }
     Some(Finding {
         kind: FindingKind::ConnectionPoolSaturated,
-        severity: Severity::Warning,
-        score: 400.0 + all.len() as f64,
+        // A full pool nobody waits for costs users nothing: the wait's share is the measure.
+        severity: severity::from_share(impact, severity::latency_slo_missed(input.report)),
+        score: 400.0 + all.len() as f64 + 40.0 * impact,
         title: "The database connection pool is saturated".to_owned(),
         summary: format!("{}.", capitalise(&parts.join("; "))),
         evidence,
@@ -426,6 +552,132 @@ mod tests {
         ]);
         input.scraped = Some(&busy);
         assert!(pool_saturated(&input, &FindingsConfig::default()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod server_timing {
+    //! Pool waits and database time from `Server-Timing`, and severity by their share.
+    use super::super::test_support::*;
+    use super::*;
+    use cicada_report::analysis_model::Severity;
+    use cicada_report::model::{ServerTimingStats, ThresholdResult};
+
+    /// 60 s; from 31 s on, 100 responses a second of 40 ms each that waited `pool_ms` for a
+    /// connection and spent 10 ms in the database.
+    fn report_with_waits(pool_ms: u64) -> cicada_report::RunReport {
+        let mut report = ReportBuilder::ramp_and_hold(60, 50.0).build(|_, u| Second {
+            rps: u * 5.0,
+            p95_ms: 40.0,
+            ..Second::default()
+        });
+        for s in report.timeline.iter_mut().filter(|s| s.elapsed_s > 30) {
+            s.server_timing =
+                ServerTimingStats::from_sums_us(100, 4_000_000, 1_000_000, pool_ms * 100_000, 0);
+        }
+        report.aggregated.server_timing =
+            ServerTimingStats::from_sums_us(3000, 120_000_000, 30_000_000, pool_ms * 3_000_000, 0);
+        report.requests[0].server_timing = report.aggregated.server_timing.clone();
+        report
+    }
+
+    #[test]
+    fn server_timing_pool_waits_make_both_findings_without_a_scrape() {
+        let report = report_with_waits(25);
+        let input = FindingsInput::new(&report);
+        let cfg = FindingsConfig::default();
+        let db = database_bound(&input, &cfg).expect("database finding");
+        assert!(
+            db.summary.contains(
+                "waited up to 25 ms for a database connection (Server-Timing pool, mean per \
+                 response) in 30 s, 62 % of their response time"
+            ),
+            "{}",
+            db.summary
+        );
+        assert!(
+            db.summary
+                .contains("GET / spends the most in the database: 25 %")
+        );
+        assert_eq!(db.window, Some(TimeWindow::new(30.0, 60.0)));
+        // 62.5 % of response time waiting: critical.
+        assert_eq!(db.severity, Severity::Critical);
+        let pool = pool_saturated(&input, &cfg).expect("pool finding");
+        assert_eq!(pool.severity, Severity::Critical);
+        assert!(
+            pool.evidence
+                .iter()
+                .any(|e| e.label == "pool wait, share of response time" && e.value == 62.5),
+            "{:?}",
+            pool.evidence
+        );
+        assert_eq!(pool.window, Some(TimeWindow::new(30.0, 60.0)));
+    }
+
+    #[test]
+    fn severity_follows_the_share_of_response_time() {
+        let cfg = FindingsConfig::default();
+        // 2 ms of pool wait in 40 ms responses (5 %, with 25 % in the database): the pool is
+        // information, the database as a whole a warning.
+        let report = report_with_waits(2);
+        let input = FindingsInput::new(&report);
+        assert_eq!(
+            pool_saturated(&input, &cfg).unwrap().severity,
+            Severity::Info
+        );
+        assert_eq!(
+            database_bound(&input, &cfg).unwrap().severity,
+            Severity::Warning
+        );
+        // 5 ms (12.5 %) is information until the run misses its latency SLO.
+        let mut report = report_with_waits(5);
+        assert_eq!(
+            pool_saturated(&FindingsInput::new(&report), &cfg)
+                .unwrap()
+                .severity,
+            Severity::Info
+        );
+        report.thresholds.push(ThresholdResult {
+            expression: "p95<30".into(),
+            scope: None,
+            metric: "p95".into(),
+            op: "<".into(),
+            limit: 30.0,
+            observed: Some(40.0),
+            unit: "ms".into(),
+            passed: false,
+            source: "cli".into(),
+        });
+        assert_eq!(
+            pool_saturated(&FindingsInput::new(&report), &cfg)
+                .unwrap()
+                .severity,
+            Severity::Warning
+        );
+        // Under the 1 ms limit: no finding at all.
+        let report = report_with_waits(1);
+        assert!(pool_saturated(&FindingsInput::new(&report), &cfg).is_none());
+    }
+
+    #[test]
+    fn a_scraped_wait_is_weighed_against_p95() {
+        // 2 ms p95 acquire waits in seconds whose P95 is 40 ms: 5 %, information.
+        let report = ReportBuilder::ramp_and_hold(60, 50.0).build(|_, u| Second {
+            rps: u * 5.0,
+            p95_ms: 40.0,
+            ..Second::default()
+        });
+        let scraped = scraped(vec![series(
+            "dryad_db_pool_acquire_wait_seconds",
+            SeriesStat::Quantile { q: 0.95 },
+            60,
+            |_| 0.002,
+        )]);
+        let mut input = FindingsInput::new(&report);
+        input.scraped = Some(&scraped);
+        let f = pool_saturated(&input, &FindingsConfig::default()).unwrap();
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.summary.contains("5 % of response time"), "{}", f.summary);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cicada_report::analysis_model::{Finding, FindingKind, Severity, TimeWindow};
+use cicada_report::analysis_model::{Finding, FindingKind, TimeWindow};
 use cicada_report::model::FailureKind;
 
 use super::timeline::load_series;
@@ -135,11 +135,7 @@ pub fn error_onset(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<F
     );
     Some(Finding {
         kind: FindingKind::ErrorOnset,
-        severity: if ratio >= 0.01 {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        },
+        severity: super::severity::from_error_ratio(ratio),
         score: 300.0 + (ratio * 100.0).min(100.0),
         title: format!("Errors begin at {} {unit}", num(load, 1)),
         summary,
@@ -153,6 +149,7 @@ pub fn error_onset(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<F
 mod tests {
     use super::super::test_support::*;
     use super::*;
+    use cicada_report::analysis_model::Severity;
 
     #[test]
     fn errors_beginning_at_a_load_step_are_dated_and_broken_down() {
@@ -202,7 +199,8 @@ mod tests {
         });
         let f = error_onset(&FindingsInput::new(&report), &FindingsConfig::default()).unwrap();
         assert!(f.summary.contains("appear sporadically"), "{}", f.summary);
-        assert_eq!(f.severity, Severity::Warning);
+        // One failure in hundreds of thousands of requests: information.
+        assert_eq!(f.severity, Severity::Info);
         let clean = ReportBuilder::ramp_and_hold(60, 50.0).build(|_, u| Second {
             rps: u,
             p95_ms: 10.0,

@@ -15,6 +15,7 @@ pub mod errors;
 pub mod generator;
 pub mod memory;
 pub mod queue;
+pub mod severity;
 pub mod timeline;
 
 #[cfg(test)]
@@ -190,7 +191,7 @@ pub struct FindingsOutcome {
     pub generator_health: GeneratorHealth,
 }
 
-/// Run every rule and rank the findings (highest score first; ties by kind).
+/// Run every rule and rank the findings: most severe first, then by score, then by kind.
 pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOutcome {
     let (generator_health, generator_finding) = generator::assess(input, config);
     let mut findings: Vec<Finding> = generator_finding.into_iter().collect();
@@ -202,7 +203,12 @@ pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOu
     findings.extend(memory::memory_growth(input, config));
     findings.extend(endpoints::slowest_endpoints(input, config));
     findings.extend(endpoints::latency_growth(input, config));
-    findings.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.score.total_cmp(&a.score))
+            .then(a.kind.cmp(&b.kind))
+    });
     FindingsOutcome {
         findings,
         generator_health,
