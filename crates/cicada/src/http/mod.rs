@@ -1,8 +1,11 @@
-//! The HTTP side: per-user clients ([`client`]), cookies ([`cookies`]), TLS ([`tls`]) and the
-//! pre-flight reachability check ([`preflight`]).
+//! The HTTP side: per-user clients ([`client`]) and their connections ([`link`] over a
+//! [`stream`]), cookies ([`cookies`]), TLS ([`tls`]) and the pre-flight reachability check
+//! ([`preflight`]).
 
 pub mod client;
 pub mod cookies;
+pub mod link;
+pub mod stream;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use crate::target::Target;
 
-pub use client::{ClientSettings, HttpFailure, HttpResponse, UserClient};
+pub use client::{ClientSettings, HttpFailure, HttpResponse, PARK_AFTER, UserClient};
 
 /// Why the target cannot be reached.
 #[derive(Debug, thiserror::Error)]

@@ -108,6 +108,8 @@ pub async fn run_closed_user(
         iteration(&shared, &mut vu, None, &stop).await;
         let pause = wait_time(wait, began.elapsed(), &mut vu);
         if !pause.is_zero() {
+            // A long wait parks the connection: the stream stays open, hyper's state is freed.
+            vu.client.before_wait(pause);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.stopped() => break,

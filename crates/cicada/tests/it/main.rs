@@ -8,6 +8,7 @@ mod connections;
 mod examples;
 mod load;
 mod measurement;
+mod parking;
 mod schema;
 mod server_timing;
 mod tls;

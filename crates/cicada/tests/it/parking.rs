@@ -1,0 +1,180 @@
+//! A user's connection parked during long waits (hyper's state freed, the TCP stream kept):
+//! the same connection carries the next request, and a server that closed it or wrote to it
+//! meanwhile costs a fresh connection, never a failure. Raw HTTP/1.1 servers count connections.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cicada::http::{ClientSettings, PARK_AFTER, UserClient};
+use cicada::scenario::LoadSpec;
+use cicada::target::Target;
+use http::HeaderValue;
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::util::run_toml;
+
+/// What the test server does after each response.
+#[derive(Clone, Copy)]
+enum After {
+    KeepOpen,
+    Close,
+    /// Writes bytes nobody asked for 20 ms later, and keeps the connection open.
+    Junk,
+}
+
+/// Answers `200 ok` to every request; returns the URL and the accepted connections.
+async fn server(after: After) -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if sock.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        match after {
+                            After::KeepOpen => {}
+                            After::Close => return,
+                            After::Junk => {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                if sock.write_all(b"junk").await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+fn client(url: &str) -> UserClient {
+    let target = Target::parse(url).unwrap();
+    let addr = format!("{}:{}", target.host, target.port).parse().unwrap();
+    let host_header = HeaderValue::from_str(&target.authority).unwrap();
+    UserClient::new(Arc::new(ClientSettings {
+        target,
+        addr,
+        host_header,
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        max_connection_lifetime: None,
+        tls: None,
+    }))
+}
+
+fn get() -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .uri("/x")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+async fn ok(c: &mut UserClient) {
+    let response = c.send(get(), true).await.expect("request succeeds");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body.as_deref(), Some(&b"ok"[..]));
+}
+
+#[tokio::test]
+async fn a_parked_connection_carries_the_next_request() {
+    let (url, accepted) = server(After::KeepOpen).await;
+    let mut c = client(&url);
+    for _ in 0..5 {
+        ok(&mut c).await;
+        c.before_wait(PARK_AFTER);
+        assert!(c.is_parked());
+    }
+    assert_eq!(accepted.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn short_waits_keep_the_connection_active() {
+    let (url, accepted) = server(After::KeepOpen).await;
+    let mut c = client(&url);
+    for _ in 0..5 {
+        ok(&mut c).await;
+        c.before_wait(PARK_AFTER - Duration::from_millis(1));
+        assert!(!c.is_parked());
+    }
+    assert_eq!(accepted.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_server_closing_a_parked_connection_costs_a_new_one_not_a_failure() {
+    let (url, accepted) = server(After::Close).await;
+    let mut c = client(&url);
+    for _ in 0..4 {
+        ok(&mut c).await;
+        c.before_wait(PARK_AFTER);
+        // Let the server's close arrive while the connection is parked.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(Ordering::Relaxed), 4);
+}
+
+#[tokio::test]
+async fn bytes_arriving_on_a_parked_connection_close_it() {
+    let (url, accepted) = server(After::Junk).await;
+    let mut c = client(&url);
+    for _ in 0..3 {
+        ok(&mut c).await;
+        c.before_wait(PARK_AFTER);
+        assert!(c.is_parked());
+        // The junk arrives while parked: the next request must not read it as its response.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert_eq!(accepted.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn bytes_arriving_before_parking_close_the_connection() {
+    let (url, accepted) = server(After::Junk).await;
+    let mut c = client(&url);
+    ok(&mut c).await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    c.before_wait(PARK_AFTER);
+    assert!(!c.is_parked());
+    ok(&mut c).await;
+    assert_eq!(accepted.load(Ordering::Relaxed), 2);
+}
+
+/// The whole engine: users waiting 60 ms between requests park and reuse one connection each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_with_long_waits_keep_one_connection_each() {
+    let (url, accepted) = server(After::KeepOpen).await;
+    let toml = "[[users]]\nwait = { constant = \"60ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+    let load = LoadSpec {
+        users: Some(3),
+        spawn_rate: Some(1000.0),
+        iterations: Some(15),
+        run_time: Some(Duration::from_secs(20)),
+        ..LoadSpec::default()
+    };
+    let report = run_toml(toml, &url, load).await;
+    assert_eq!(report.aggregated.requests, 15);
+    assert_eq!(report.aggregated.failures, 0, "{:?}", report.failures);
+    // One per user, plus the pre-flight reachability check.
+    assert_eq!(accepted.load(Ordering::Relaxed), 3 + 1);
+}
