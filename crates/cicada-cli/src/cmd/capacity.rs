@@ -1,32 +1,41 @@
-//! `cicada capacity`: find the most users that meet the SLOs.
+//! `cicada capacity`: find the most users (or the highest arrival rate) that meet the SLOs.
 //!
-//! One run of the engine carries the whole search: `capacity::CapacitySearch` names a user
-//! count, the run holds it (`RunControl::set_users`) for `--step-time`, the first `--warmup` of
-//! the step is discarded, and the rest is measured from the run's per-second timeline:
-//! throughput, error rate and P95 (the request-weighted mean of the per-second P95s). A step on
-//! which cicada itself used ≥ 90 % of its CPU is marked unhealthy, which stops the search. At the
-//! end the report (JSON/HTML) carries `analysis.capacity` with every step and the USL fit.
+//! One run of the engine carries the whole search: `capacity::CapacitySearch` names a load,
+//! [`step::Stepper`] moves the run there (users at `--spawn-rate`, or the arrival rate at once),
+//! holds it for `--step-time` after it is reached, discards the first `--warmup` and measures
+//! the rest from the run's per-second timeline. A step on which cicada itself used ≥ 90 % of
+//! its CPU is marked unhealthy, which stops the search. At the end the report (JSON/HTML)
+//! carries `analysis.capacity` with every step and, for a search over users, the USL fit.
+
+mod step;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cicada::launch::{LaunchOptions, prepare};
-use cicada::runner::{RunControl, RunError, Runner};
+use cicada::launch::{LaunchOptions, SetupError, prepare};
+use cicada::runner::{RunConfig, RunError, Runner};
 use cicada::scenario::{CompileOptions, LoadSpec};
-use cicada_analysis::capacity::{CapacityConfig, CapacitySearch, Next, Slo, StepMeasurement};
+use cicada_analysis::capacity::{CapacityConfig, CapacitySearch, Next, Slo};
 use cicada_analysis::findings::FindingsConfig;
 use cicada_analysis::monitor::{Monitor, MonitorConfig};
-use cicada_analysis::resources::ProcessSampler;
 use cicada_analysis::{Collected, attach_analysis};
-use cicada_report::analysis_model::CapacityResult;
-use cicada_report::model::IntervalSample;
+use cicada_report::analysis_model::{CapacityResult, LoadUnit};
 use cicada_report::{OutputOptions, RunReport, write_outputs};
 use clap::Args;
 
 use crate::exit;
+use step::{Lever, Stepper};
 
-/// The generator counts as saturated at this share of the CPU it may use.
-const GENERATOR_CPU_LIMIT_PCT: f64 = 90.0;
+/// A p99 schedule lag above this (ms) is worth a note: the generator started iterations late.
+const LATE_LAG_MS: f64 = 5.0;
+/// Users search defaults.
+const DEFAULT_START_USERS: u64 = 10;
+const DEFAULT_MAX_USERS: u64 = 1000;
+/// Users started per second when neither `--spawn-rate` nor the scenario's `[load]` says.
+const DEFAULT_SPAWN_RATE: f64 = 10.0;
+/// Arrival-rate search defaults (iterations/s).
+const DEFAULT_RATE_START: f64 = 10.0;
+const DEFAULT_MAX_RATE: f64 = 1000.0;
 
 /// `cicada capacity`.
 #[derive(Debug, Args)]
@@ -40,13 +49,29 @@ pub struct CapacityArgs {
     /// Service-level objective (repeatable, at least one): 'p95<200ms', 'error_rate<1%', 'rps>=500'.
     #[arg(long = "slo", value_name = "EXPR", required = true)]
     pub slos: Vec<String>,
-    /// First user count to try.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub start_users: u64,
-    /// Never try more users than this.
-    #[arg(long, default_value_t = 1000, value_name = "M")]
-    pub max_users: u64,
-    /// How long each step holds its user count, warm-up included.
+    /// Search over users (closed model): the first user count to try [default: 10].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub start_users: Option<u64>,
+    /// Search over users: never try more users than this [default: 1000].
+    #[arg(long, value_name = "M", value_parser = parse_count)]
+    pub max_users: Option<u64>,
+    /// Search over users: users started per second when a step adds users (Locust's spawn
+    /// rate); the step's warm-up starts once its user count is reached [default: the scenario's
+    /// [load] spawn_rate, else 10].
+    #[arg(short = 'r', long, value_name = "PER_SECOND", value_parser = parse_positive)]
+    pub spawn_rate: Option<f64>,
+    /// Search over the arrival rate (open model) instead of users: the first rate to try, in
+    /// iterations per second [default: 10 when --max-rate or --max-concurrency is given].
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_positive)]
+    pub rate_start: Option<f64>,
+    /// Search over the arrival rate: never try a higher rate than this [default: 1000].
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_positive)]
+    pub max_rate: Option<f64>,
+    /// Search over the arrival rate: most iterations in flight at once; arrivals beyond are
+    /// dropped and count as failed requests [default: the scenario's, else 1000].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub max_concurrency: Option<u64>,
+    /// How long each step holds its load once reached, warm-up included.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub step_time: Duration,
     /// The first part of each step that is not measured.
@@ -73,15 +98,87 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     cicada::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a positive number, got {s:?}")),
+    }
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!("expected a whole number of at least 1, got {s:?}")),
+    }
+}
+
+/// What the search varies, as validated from the flags.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Closed model; `None`: the scenario's spawn rate, else [`DEFAULT_SPAWN_RATE`].
+    Users {
+        start: u64,
+        max: u64,
+        spawn_rate: Option<f64>,
+    },
+    /// Open model.
+    Rate {
+        start: f64,
+        max: f64,
+        max_concurrency: Option<u64>,
+    },
+}
+
 /// The validated search settings.
 struct Plan {
+    mode: Mode,
     search: CapacitySearch,
     step: Duration,
     warmup: Duration,
-    bound: Duration,
+}
+
+fn mode(args: &CapacityArgs) -> Result<Mode, String> {
+    let users = args.start_users.is_some() || args.max_users.is_some() || args.spawn_rate.is_some();
+    let rate =
+        args.rate_start.is_some() || args.max_rate.is_some() || args.max_concurrency.is_some();
+    if users && rate {
+        return Err(
+            "give either --start-users/--max-users/--spawn-rate (a search over users, \
+                    closed model) or --rate-start/--max-rate/--max-concurrency (a search over \
+                    the arrival rate, open model), not both"
+                .into(),
+        );
+    }
+    if rate {
+        let start = args.rate_start.unwrap_or(DEFAULT_RATE_START);
+        let max = args.max_rate.unwrap_or(DEFAULT_MAX_RATE.max(start));
+        if max < start {
+            return Err(format!(
+                "--max-rate ({max}) must be at least --rate-start ({start})"
+            ));
+        }
+        return Ok(Mode::Rate {
+            start,
+            max,
+            max_concurrency: args.max_concurrency,
+        });
+    }
+    let start = args.start_users.unwrap_or(DEFAULT_START_USERS);
+    let max = args.max_users.unwrap_or(DEFAULT_MAX_USERS.max(start));
+    if max < start {
+        return Err(format!(
+            "--max-users ({max}) must be at least --start-users ({start})"
+        ));
+    }
+    Ok(Mode::Users {
+        start,
+        max,
+        spawn_rate: args.spawn_rate,
+    })
 }
 
 fn plan(args: &CapacityArgs) -> Result<Plan, String> {
+    let mode = mode(args)?;
     let slos = args
         .slos
         .iter()
@@ -96,18 +193,77 @@ fn plan(args: &CapacityArgs) -> Result<Plan, String> {
     if args.step_time - args.warmup < Duration::from_secs(1) {
         return Err("--step-time must leave at least 1 s to measure after --warmup".into());
     }
+    let base = match mode {
+        Mode::Users { start, max, .. } => CapacityConfig::users(start as f64, max as f64, slos),
+        Mode::Rate { start, max, .. } => CapacityConfig::arrival_rate(start, max, slos),
+    };
     let config = CapacityConfig {
         max_steps: args.max_steps,
-        ..CapacityConfig::users(args.start_users as f64, args.max_users as f64, slos)
+        ..base
     };
     let search = CapacitySearch::new(config).map_err(|e| e.to_string())?;
-    let steps = u32::try_from(args.max_steps).unwrap_or(u32::MAX);
     Ok(Plan {
+        mode,
         search,
         step: args.step_time,
         warmup: args.warmup,
-        bound: args.step_time.saturating_mul(steps) + Duration::from_secs(60),
     })
+}
+
+/// The engine's load spec for the whole search: the first step's load, and a run time that
+/// bounds every step the search may take (ramps included); the search ends the run itself.
+fn load_spec(plan: &Plan, spawn_rate: f64, max_steps: usize) -> LoadSpec {
+    let steps = u32::try_from(max_steps).unwrap_or(u32::MAX);
+    let hold = plan.step.saturating_mul(steps) + Duration::from_secs(60);
+    match plan.mode {
+        Mode::Users { start, max, .. } => {
+            // No step ramps by more than the maximum user count.
+            let ramp = Duration::from_secs_f64((max as f64 / spawn_rate).min(1e6));
+            LoadSpec {
+                users: Some(start),
+                spawn_rate: Some(spawn_rate),
+                run_time: Some(hold + ramp.saturating_mul(steps)),
+                ..LoadSpec::default()
+            }
+        }
+        Mode::Rate {
+            start,
+            max_concurrency,
+            ..
+        } => LoadSpec {
+            rate: Some(start),
+            max_concurrency,
+            run_time: Some(hold),
+            ..LoadSpec::default()
+        },
+    }
+}
+
+/// Load the scenario and plan the run; the spawn rate defaults to the scenario's.
+fn prepare_run(args: &CapacityArgs, plan: &Plan) -> Result<(RunConfig, Lever), SetupError> {
+    let mut options = LaunchOptions {
+        scenario_path: args.scenario.clone(),
+        host: args.host.clone(),
+        load: load_spec(plan, DEFAULT_SPAWN_RATE, args.max_steps),
+        compile: CompileOptions::default(),
+        seed: args.seed,
+        insecure: args.insecure,
+        ..LaunchOptions::default()
+    };
+    let config = prepare(&options)?;
+    match plan.mode {
+        Mode::Users { spawn_rate, .. } => {
+            let rate = spawn_rate
+                .or(config.program.load.spawn_rate)
+                .unwrap_or(DEFAULT_SPAWN_RATE);
+            if rate == DEFAULT_SPAWN_RATE {
+                return Ok((config, Lever::Users { spawn_rate: rate }));
+            }
+            options.load = load_spec(plan, rate, args.max_steps);
+            Ok((prepare(&options)?, Lever::Users { spawn_rate: rate }))
+        }
+        Mode::Rate { .. } => Ok((config, Lever::Rate)),
+    }
 }
 
 pub fn capacity(args: CapacityArgs) -> i32 {
@@ -118,20 +274,6 @@ pub fn capacity(args: CapacityArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let options = LaunchOptions {
-        scenario_path: args.scenario.clone(),
-        host: args.host.clone(),
-        load: LoadSpec {
-            users: Some(args.start_users),
-            spawn_rate: Some(args.start_users.max(1) as f64 * 10.0),
-            run_time: Some(plan.bound),
-            ..LoadSpec::default()
-        },
-        compile: CompileOptions::default(),
-        seed: args.seed,
-        insecure: args.insecure,
-        ..LaunchOptions::default()
-    };
     let (rt, workers) = match super::runtime() {
         Ok(r) => r,
         Err(e) => {
@@ -139,11 +281,11 @@ pub fn capacity(args: CapacityArgs) -> i32 {
             return exit::INTERNAL;
         }
     };
-    rt.block_on(run_async(args, options, plan, workers))
+    rt.block_on(run_async(args, plan, workers))
 }
 
-async fn run_async(args: CapacityArgs, options: LaunchOptions, plan: Plan, workers: usize) -> i32 {
-    let mut config = match prepare(&options) {
+async fn run_async(args: CapacityArgs, plan: Plan, workers: usize) -> i32 {
+    let (mut config, lever) = match prepare_run(&args, &plan) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -152,8 +294,14 @@ async fn run_async(args: CapacityArgs, options: LaunchOptions, plan: Plan, worke
     };
     config.worker_threads = workers;
     config.shards = workers * 4;
+    let program = std::sync::Arc::clone(&config.program);
+    let how = match lever {
+        Lever::Users { spawn_rate } => format!("users added at {spawn_rate}/s"),
+        Lever::Rate => format!("arrival rate, {}", config.plan.describe()),
+    };
     eprintln!(
-        "cicada capacity: target {} — scenario {} — SLOs {} — steps of {:?} ({:?} warm-up)",
+        "cicada capacity: target {} — scenario {} — SLOs {} — {how} — steps of {:?} once \
+         reached ({:?} warm-up)",
         config.target.url,
         config.program.name,
         args.slos.join(", "),
@@ -178,7 +326,7 @@ async fn run_async(args: CapacityArgs, options: LaunchOptions, plan: Plan, worke
     let monitor = Monitor::start(MonitorConfig::default(), started).ok();
     let mut search = plan.search;
     let interrupted = tokio::select! {
-        r = drive(&control, &mut search, plan.step, plan.warmup) => {
+        r = drive(Stepper::new(&control, &program, lever, plan.step, plan.warmup), &mut search) => {
             if let Err(e) = r {
                 eprintln!("error: {e}");
             }
@@ -215,87 +363,65 @@ async fn run_async(args: CapacityArgs, options: LaunchOptions, plan: Plan, worke
     finish(&args, &mut report, result, resources)
 }
 
-/// Run the search to its end: hold each load it names and record the measurement.
+/// Run the search to its end: move to each load it names, hold it and record the measurement.
 async fn drive(
-    control: &RunControl,
+    stepper: Result<Stepper<'_>, String>,
     search: &mut CapacitySearch,
-    step: Duration,
-    warmup: Duration,
 ) -> Result<(), String> {
-    let mut sampler = ProcessSampler::current().map_err(|e| e.to_string())?;
+    let mut stepper = stepper?;
+    let unit = match stepper.lever() {
+        Lever::Users { .. } => "users",
+        Lever::Rate => "iterations/s",
+    };
     let mut next = search.next();
-    while let Next::Run(users) = next {
-        control.set_users(users as u64);
-        let start = control.elapsed();
-        eprintln!("cicada capacity: step at {users} users...");
-        tokio::time::sleep(warmup).await;
-        let _ = sampler.sample(0.0);
-        tokio::time::sleep(step - warmup).await;
-        let cpu = sampler.sample(0.0).map_or(0.0, |s| s.cpu_available_pct);
-        // Let the runner close the last whole second of the step before reading it.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        let report = control.snapshot();
-        let from = (start + warmup).as_secs_f64().ceil() as u64 + 1;
-        let to = (start + step).as_secs_f64().floor() as u64;
-        let window: Vec<&IntervalSample> = report
-            .timeline
-            .iter()
-            .filter(|s| s.elapsed_s >= from && s.elapsed_s <= to)
-            .collect();
-        let m = measure(users, &window, warmup, cpu < GENERATOR_CPU_LIMIT_PCT);
+    while let Next::Run(load) = next {
+        eprintln!("cicada capacity: step at {load} {unit}...");
+        let o = stepper.run(load).await;
+        let m = &o.measurement;
+        let mut notes = Vec::new();
+        if o.ramp_s >= 0.5 {
+            notes.push(format!("ramp {:.0} s not measured", o.ramp_s));
+        }
+        if o.dropped > 0 {
+            notes.push(format!(
+                "{} arrivals dropped at the concurrency cap (counted as failures)",
+                o.dropped
+            ));
+        }
+        if let Some(lag) = o.worst_lag_p99_ms.filter(|l| *l > LATE_LAG_MS) {
+            notes.push(format!(
+                "iterations started up to {lag:.0} ms late (p99 schedule lag): the generator is \
+                 short of CPU, so this step's latency is overstated"
+            ));
+        }
+        if o.on_start_failures > 0 {
+            notes.push(format!(
+                "{} on_start requests failed: those users run without what on_start set up \
+                 (e.g. a token) and may fail every later request; a lower --spawn-rate spreads \
+                 the logins",
+                o.on_start_failures
+            ));
+        }
+        if !m.generator_healthy {
+            notes.push(format!(
+                "cicada used {:.0}% of its CPU: step not trusted",
+                o.generator_cpu_pct
+            ));
+        }
         eprintln!(
-            "cicada capacity: {users} users: {:.1} req/s, P95 {:.1} ms, errors {:.2}%{}",
+            "cicada capacity: {load} {unit}: {:.1} req/s, P95 {:.1} ms, errors {:.2}%{}",
             m.throughput,
             m.p95_ms,
             m.error_rate * 100.0,
-            if m.generator_healthy {
+            if notes.is_empty() {
                 String::new()
             } else {
-                format!(" (cicada used {cpu:.0}% of its CPU: step not trusted)")
+                format!(" ({})", notes.join("; "))
             }
         );
-        next = search.record(m).map_err(|e| e.to_string())?;
+        next = search.record(o.measurement).map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// One step's numbers from its measured seconds.
-fn measure(
-    users: f64,
-    window: &[&IntervalSample],
-    warmup: Duration,
-    generator_healthy: bool,
-) -> StepMeasurement {
-    let seconds = window.len() as f64;
-    let requests: u64 = window.iter().map(|s| s.requests).sum();
-    let failures: u64 = window.iter().map(|s| s.failures).sum();
-    let p95 = if requests == 0 {
-        0.0
-    } else {
-        window
-            .iter()
-            .map(|s| s.percentiles.p95 * s.requests as f64)
-            .sum::<f64>()
-            / requests as f64
-    };
-    StepMeasurement {
-        load: users,
-        warmup_discarded_s: warmup.as_secs_f64(),
-        measured_s: seconds,
-        throughput: if seconds > 0.0 {
-            requests as f64 / seconds
-        } else {
-            0.0
-        },
-        p95_ms: p95,
-        error_rate: if requests == 0 {
-            // Nothing completed: count it as failing rather than as a perfect step.
-            1.0
-        } else {
-            failures as f64 / requests as f64
-        },
-        generator_healthy,
-    }
 }
 
 fn finish(
@@ -308,7 +434,13 @@ fn finish(
     println!("\nCapacity steps:");
     println!(
         "  {:>8} {:>10} {:>10} {:>8}  verdict",
-        "users", "req/s", "P95 ms", "errors"
+        match result.load_unit {
+            LoadUnit::Users => "users",
+            LoadUnit::ArrivalRate => "iter/s",
+        },
+        "req/s",
+        "P95 ms",
+        "errors"
     );
     for s in &result.steps {
         println!(
