@@ -118,6 +118,13 @@ fn distribution(min: f64, p: &Percentiles) -> Vec<DistributionPoint> {
     .collect()
 }
 
+/// Share of each row's response time spent in the database (`Server-Timing: db`).
+const DB_SHARE: [f64; 5] = [0.35, 0.6, 0.1, 0.45, 0.2];
+
+fn timing_stats(sums: &[u64]) -> Option<crate::model::ServerTimingStats> {
+    crate::model::ServerTimingStats::from_sums_us(sums[0], sums[1], sums[2], sums[3], sums[4])
+}
+
 /// The fixture: a 60 s closed-model run, 10 s ramp to 50 users.
 pub fn sample_report() -> RunReport {
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
@@ -130,6 +137,8 @@ pub fn sample_report() -> RunReport {
     let (mut total_requests, mut total_failures) = (0u64, 0u64);
     let mut last_rps = [0f64; 5];
     let mut last_fps = [0f64; 5];
+    // Server-Timing sums per row: responses, response µs, db µs, pool µs, app µs.
+    let mut row_timing = [[0u64; 5]; 5];
     for sec in 1..=seconds {
         let users = (sec * 5).min(50);
         let load = users as f64 / 50.0;
@@ -138,6 +147,7 @@ pub fn sample_report() -> RunReport {
         let rps_total = users as f64 * 11.0 / stall * (0.95 + 0.1 * noise.next());
         let mut by_request = Vec::new();
         let (mut sec_requests, mut sec_failures, mut sec_weighted) = (0u64, 0u64, 0f64);
+        let mut sec_timing = [0u64; 5];
         for (i, spec) in ROWS.iter().enumerate() {
             let n = (rps_total * spec.share).round() as u64;
             let f = (n as f64 * spec.fail_ratio * stall * (0.5 + noise.next())).round() as u64;
@@ -151,6 +161,21 @@ pub fn sample_report() -> RunReport {
             sec_requests += n;
             sec_failures += f;
             sec_weighted += mean * n as f64;
+            // The database takes a row-specific share of the time, more (with pool waits)
+            // during the slow patch.
+            let response_us = (mean * 1000.0) as u64 * n;
+            let db_share = DB_SHARE[i] * if stall > 1.0 { 1.4 } else { 1.0 };
+            let timing = [
+                n,
+                response_us,
+                (response_us as f64 * db_share) as u64,
+                (response_us as f64 * if stall > 1.0 { 0.15 } else { 0.005 }) as u64,
+                (response_us as f64 * 0.1) as u64,
+            ];
+            for k in 0..5 {
+                row_timing[i][k] += timing[k];
+                sec_timing[k] += timing[k];
+            }
             by_request.push(IntervalRequestSample {
                 user_type: None,
                 method: spec.method.into(),
@@ -186,7 +211,7 @@ pub fn sample_report() -> RunReport {
             dropped_iterations: None,
             schedule_lag_p99_ms: None,
             cumulative: None,
-            server_timing: None,
+            server_timing: timing_stats(&sec_timing),
         });
     }
     let duration = seconds as f64;
@@ -217,7 +242,7 @@ pub fn sample_report() -> RunReport {
                 ttfb_mean_ms: Some(spec.base_ms * 0.9),
                 distribution: distribution(min, &p),
                 histogram: None,
-                server_timing: None,
+                server_timing: timing_stats(&row_timing[i]),
             }
         })
         .collect();
@@ -247,7 +272,11 @@ pub fn sample_report() -> RunReport {
         ttfb_mean_ms: Some(8.1),
         distribution: distribution(1.47, &agg_p),
         histogram: None,
-        server_timing: None,
+        server_timing: timing_stats(
+            &(0..5)
+                .map(|k| row_timing.iter().map(|r| r[k]).sum())
+                .collect::<Vec<u64>>(),
+        ),
     };
     let error_pct = aggregated.failure_ratio * 100.0;
     let metrics_p99 = requests[1].percentiles.p99;

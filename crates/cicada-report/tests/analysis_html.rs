@@ -70,7 +70,9 @@ fn every_analysis_section_in_its_place() {
         4,
         "load, replicas, p95, errors"
     );
-    assert_eq!(charts(&page), 5 + 3 + 8 + 2 + 4);
+    // Over time (users, throughput, response times, p95 per request, database share) and
+    // the distribution.
+    assert_eq!(charts(&page), 6 + 3 + 8 + 2 + 4);
 }
 
 #[test]

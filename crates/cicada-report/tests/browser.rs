@@ -68,23 +68,24 @@ fn check_report_page(
 
 #[test]
 fn report_page_renders_in_chromium_at_laptop_width() {
-    check_report_page("sample", &common::sample_report(), 1366, 5);
+    // 4 over time, the database share (Server-Timing), the distribution.
+    check_report_page("sample", &common::sample_report(), 1366, 6);
 }
 
 #[test]
 fn report_page_renders_in_chromium_at_narrow_width() {
-    check_report_page("sample-narrow", &common::passing_report(), 760, 5);
+    check_report_page("sample-narrow", &common::passing_report(), 760, 6);
 }
 
 #[test]
 fn analysed_page_draws_every_analysis_chart() {
-    // 5 standard charts + 3 resources + 8 target metrics + 2 capacity + 4 scaling panels.
-    check_report_page("analysed", &common::analysed_report(), 1366, 22);
+    // 6 standard charts + 3 resources + 8 target metrics + 2 capacity + 4 scaling panels.
+    check_report_page("analysed", &common::analysed_report(), 1366, 23);
 }
 
 #[test]
 fn analysed_page_fits_a_narrow_window() {
-    check_report_page("analysed-narrow", &common::analysed_report(), 760, 22);
+    check_report_page("analysed-narrow", &common::analysed_report(), 760, 23);
 }
 
 #[test]
@@ -118,5 +119,5 @@ fn open_model_page_charts_the_arrival_schedule() {
         schedule_lag_max_ms: 910.0,
         peak_concurrency: 64,
     });
-    check_report_page("sample-open", &r, 1366, 6);
+    check_report_page("sample-open", &r, 1366, 7);
 }

@@ -112,3 +112,48 @@ fn user_types_label_rows_only_when_there_are_several() {
     assert_eq!(c.rows[0].label, "GET /agents [reader]");
     assert!(c.passed(), "a row scope still matches by METHOD name");
 }
+
+#[test]
+fn database_share_and_pool_wait_are_compared_per_endpoint() {
+    let base = common::sample_report();
+    let mut new = base.clone();
+    let row = new
+        .requests
+        .iter_mut()
+        .find(|r| r.name == "/agents/{id}/metrics")
+        .unwrap();
+    let t = row
+        .server_timing
+        .as_mut()
+        .expect("the sample carries Server-Timing");
+    let before = (t.db_share, t.pool_wait_mean_ms);
+    t.db_share = 0.9;
+    t.pool_wait_mean_ms += 5.0;
+    let c = compare(&base, &new, &[]);
+    let r = c
+        .rows
+        .iter()
+        .find(|r| r.label == "GET /agents/{id}/metrics")
+        .unwrap();
+    let db = r.db_share.expect("both runs carry it");
+    assert_eq!((db.base, db.new), (before.0 * 100.0, 90.0));
+    assert_eq!(r.pool_wait.unwrap().absolute(), 5.0);
+    let table = c.render_table(false);
+    assert!(
+        table.contains("DB share") && table.contains("Pool wait (ms)"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("{:+.2}pp", 90.0 - before.0 * 100.0)),
+        "{table}"
+    );
+    // Without Server-Timing in a run there is nothing to compare, and no columns.
+    let mut plain = base.clone();
+    for r in plain.requests.iter_mut() {
+        r.server_timing = None;
+    }
+    plain.aggregated.server_timing = None;
+    let c = compare(&plain, &new, &[]);
+    assert!(c.rows.iter().all(|r| r.db_share.is_none()));
+    assert!(!c.render_table(false).contains("DB share"));
+}

@@ -318,7 +318,11 @@ fn html_shows_the_verdict_and_the_numbers() {
     ] {
         assert!(page.contains(&format!("<section id=\"{id}\">")), "{id}");
     }
-    assert_eq!(page.matches("<svg class=\"chart\"").count(), 5);
+    assert_eq!(
+        page.matches("<svg class=\"chart\"").count(),
+        6,
+        "4 over time, database share, distribution"
+    );
     assert!(
         !page.contains("http://") || !page.contains("src=\"http"),
         "nothing is loaded"
@@ -434,4 +438,40 @@ fn an_empty_run_renders_everywhere() {
     let (suite, cases) = parse_junit(&junit::render_junit(&r));
     assert_eq!((suite["tests"].as_str(), cases.len()), ("0", 0));
     assert_valid(&validator(), &r.to_json_pretty());
+}
+
+#[test]
+fn html_shows_server_timing_only_when_present() {
+    let r = common::sample_report();
+    let page = html::render_html(&r);
+    let metrics = r
+        .requests
+        .iter()
+        .find(|x| x.name == "/agents/{id}/metrics")
+        .unwrap();
+    let share = metrics.server_timing.as_ref().unwrap().db_share;
+    assert!(page.contains("<th class=\"num\">DB share</th>"), "column");
+    assert!(page.contains("<th class=\"num\">Pool wait (ms)</th>"));
+    assert!(
+        page.contains(&format!(
+            "<td class=\"num\">{}</td>",
+            cicada_report::format::fmt_ratio_pct(share)
+        )),
+        "the row's db share"
+    );
+    assert!(
+        page.contains("Share of response time in the database"),
+        "chart"
+    );
+    let mut plain = r.clone();
+    for row in plain.requests.iter_mut() {
+        row.server_timing = None;
+    }
+    plain.aggregated.server_timing = None;
+    for s in plain.timeline.iter_mut() {
+        s.server_timing = None;
+    }
+    let page = html::render_html(&plain);
+    assert!(!page.contains("DB share"));
+    assert!(!page.contains("Share of response time in the database"));
 }

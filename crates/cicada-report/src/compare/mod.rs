@@ -35,6 +35,18 @@ impl Delta {
     }
 }
 
+/// A `Server-Timing` figure of a row in both runs, when both carry it.
+fn timing(
+    b: &RequestStats,
+    n: &RequestStats,
+    f: fn(&crate::model::ServerTimingStats) -> f64,
+) -> Option<Delta> {
+    Some(Delta {
+        base: f(b.server_timing.as_ref()?),
+        new: f(n.server_timing.as_ref()?),
+    })
+}
+
 /// A request row present in both runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RowComparison {
@@ -47,6 +59,13 @@ pub struct RowComparison {
     pub p99: Delta,
     /// Failure rate in percent.
     pub error_rate: Delta,
+    /// Share of response time in the database (`Server-Timing: db`), in percent; `None`
+    /// unless both runs' rows carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_share: Option<Delta>,
+    /// Mean wait for a database connection per response (`Server-Timing: pool`), in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_wait: Option<Delta>,
     #[serde(skip)]
     base: RequestStats,
     #[serde(skip)]
@@ -67,6 +86,8 @@ impl RowComparison {
             p95: d(|r| r.percentiles.p95),
             p99: d(|r| r.percentiles.p99),
             error_rate: d(|r| r.failure_ratio * 100.0),
+            db_share: timing(b, n, |t| t.db_share * 100.0),
+            pool_wait: timing(b, n, |t| t.pool_wait_mean_ms),
             base: b.clone(),
             new: n.clone(),
         }

@@ -66,12 +66,17 @@ fn delta_cell(d: &Delta, fmt: fn(f64) -> String, higher_is_worse: bool, pp: bool
 }
 
 pub fn render(c: &Comparison, color: bool) -> String {
-    let header = [
+    let mut header = vec![
         "Request", "RPS", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Failures",
     ];
+    // Database columns only when some row carries Server-Timing figures in both runs.
+    let timing = c.rows.iter().any(|r| r.db_share.is_some());
+    if timing {
+        header.extend(["DB share", "Pool wait (ms)"]);
+    }
     let mut rows: Vec<Vec<Cell>> = Vec::new();
     for r in &c.rows {
-        rows.push(vec![
+        let mut cells = vec![
             Cell {
                 text: r.label.clone(),
                 style: if r.label == "Aggregated" { BOLD } else { "" },
@@ -81,7 +86,22 @@ pub fn render(c: &Comparison, color: bool) -> String {
             delta_cell(&r.p95, fmt_ms_bare, true, false),
             delta_cell(&r.p99, fmt_ms_bare, true, false),
             delta_cell(&r.error_rate, fmt_pct, true, true),
-        ]);
+        ];
+        if timing {
+            let none = || Cell {
+                text: "–".into(),
+                style: DIM,
+            };
+            cells.push(
+                r.db_share
+                    .map_or_else(none, |d| delta_cell(&d, fmt_pct, true, true)),
+            );
+            cells.push(
+                r.pool_wait
+                    .map_or_else(none, |d| delta_cell(&d, fmt_ms_bare, true, false)),
+            );
+        }
+        rows.push(cells);
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {

@@ -211,6 +211,19 @@ pub fn timeline_section(r: &RunReport) -> Section {
         &per_request_chart,
         &opts,
     );
+    if let Some(chart) = database_chart(r) {
+        figure_with(
+            &mut b,
+            "Database share",
+            &format!(
+                "From the target's Server-Timing headers: the share of response time spent in \
+                 the database (db) and waiting for a connection (pool), per second; gaps: no \
+                 response reported them.{shaded}"
+            ),
+            &chart,
+            &opts,
+        );
+    }
     if let Some(schedule_chart) = schedule_chart(r) {
         figure(
             &mut b,
@@ -225,6 +238,36 @@ pub fn timeline_section(r: &RunReport) -> Section {
         title: "Over time".into(),
         body_html: b,
     }
+}
+
+/// The database's and the pool wait's share of response time per second (`Server-Timing`),
+/// when the target reported them.
+fn database_chart(r: &RunReport) -> Option<LineChart> {
+    let t = &r.timeline;
+    if t.iter().all(|s| s.server_timing.is_none()) {
+        return None;
+    }
+    let share = |get: fn(&crate::model::ServerTimingStats) -> f64| {
+        t.iter()
+            .map(|s| {
+                (
+                    s.elapsed_s as f64,
+                    s.server_timing
+                        .as_ref()
+                        .map_or(f64::NAN, |v| get(v) * 100.0),
+                )
+            })
+            .collect()
+    };
+    Some(LineChart {
+        title: "Share of response time in the database".into(),
+        x: Axis::linear("Elapsed time", TickFormat::Elapsed),
+        y: Axis::linear("% of response time", TickFormat::Number),
+        series: vec![
+            Series::new("db", color(4), share(|v| v.db_share)),
+            Series::new("pool wait", FAIL_COLOR, share(|v| v.pool_share)),
+        ],
+    })
 }
 
 /// Late and dropped iterations per second, for an open-model run.

@@ -28,11 +28,23 @@ pub fn requests_section(r: &RunReport) -> Section {
         ("Current failures/s", true),
         ("Fail %", true),
     ];
+    // Only when the target sent `Server-Timing` with `db` or `pool`.
+    const TIMING_HEAD: [&str; 3] = ["DB share", "DB (ms)", "Pool wait (ms)"];
+    let timing = r.aggregated.server_timing.is_some()
+        || r.requests.iter().any(|row| row.server_timing.is_some());
     let mut b = String::from(
         "<p class=\"note\">One row per request name. Times are response times in milliseconds \
-         over the whole run; \"Current\" rates are over the last complete second.</p>\n\
-         <div class=\"table-wrap\"><table class=\"requests\"><thead><tr>",
+         over the whole run; \"Current\" rates are over the last complete second.",
     );
+    if timing {
+        b.push_str(
+            " From the target's <code>Server-Timing</code> headers: \"DB share\" is the share \
+             of response time spent in the database (<code>db</code>), \"DB\" and \"Pool wait\" \
+             the mean <code>db</code> and <code>pool</code> durations per response that \
+             reported them.",
+        );
+    }
+    b.push_str("</p>\n<div class=\"table-wrap\"><table class=\"requests\"><thead><tr>");
     for (h, num) in HEAD {
         let _ = write!(
             b,
@@ -41,19 +53,24 @@ pub fn requests_section(r: &RunReport) -> Section {
             h
         );
     }
+    if timing {
+        for h in TIMING_HEAD {
+            let _ = write!(b, "<th class=\"num\">{h}</th>");
+        }
+    }
     b.push_str("</tr></thead><tbody>");
     for row in &r.requests {
-        b.push_str(&request_row(row));
+        b.push_str(&request_row(row, timing));
     }
     if r.requests.is_empty() {
         let _ = write!(
             b,
             "<tr><td colspan=\"{}\" class=\"empty\">No requests were made.</td></tr>",
-            HEAD.len()
+            HEAD.len() + if timing { TIMING_HEAD.len() } else { 0 }
         );
     }
     b.push_str("</tbody><tfoot>");
-    b.push_str(&request_row(&r.aggregated));
+    b.push_str(&request_row(&r.aggregated, timing));
     b.push_str("</tfoot></table></div>\n");
     Section {
         id: "requests".into(),
@@ -62,7 +79,7 @@ pub fn requests_section(r: &RunReport) -> Section {
     }
 }
 
-fn request_row(s: &RequestStats) -> String {
+fn request_row(s: &RequestStats, timing: bool) -> String {
     let p = &s.percentiles;
     let user_type = s
         .user_type
@@ -95,9 +112,24 @@ fn request_row(s: &RequestStats) -> String {
     }
     let _ = write!(
         h,
-        "<td class=\"{fail_class}\">{}</td></tr>",
+        "<td class=\"{fail_class}\">{}</td>",
         fmt_ratio_pct(s.failure_ratio)
     );
+    if timing {
+        match &s.server_timing {
+            Some(t) => {
+                for c in [
+                    fmt_ratio_pct(t.db_share),
+                    fmt_ms_bare(t.db_mean_ms),
+                    fmt_ms_bare(t.pool_wait_mean_ms),
+                ] {
+                    let _ = write!(h, "<td class=\"num\">{}</td>", escape(&c));
+                }
+            }
+            None => h.push_str("<td class=\"num\">–</td>".repeat(3).as_str()),
+        }
+    }
+    h.push_str("</tr>");
     h
 }
 
