@@ -1,6 +1,14 @@
 //! End to end with real processes: a CPU-bound HTTP target (this test binary re-run as a
 //! server pinned to one core with `taskset`) under stepped load from a real client, sampled by
 //! the real resource sampler, yields the CPU-bound finding.
+//!
+//! On a shared machine the target must really get its core, or its CPU stays under the 85 % the
+//! rule needs (seen: 50–68 % with two `rustc` beside it, though the target ran at nice -19). The
+//! reason is the kernel's autogroup scheduling: with `sched_autogroup_enabled`, nice only ranks
+//! processes within one session; sessions share the CPU equally whatever their members' nice.
+//! So the target starts in a session of its own (`setsid`) and that session's autogroup gets
+//! nice -19 (`/proc/PID/autogroup`, needs root or CAP_SYS_NICE, as in CI). Without the right
+//! the test still runs and says so; on a busy machine it may then fail.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,12 +24,13 @@ use crate::http_get::{HttpUrl, get_text};
 use crate::resources::ResourceSampler;
 
 const TARGET_ENV: &str = "CICADA_ANALYSIS_E2E_TARGET";
-/// CPU burnt per request by the target.
-const WORK: Duration = Duration::from_millis(10);
+/// CPU burnt per request by the target: at most 50 requests/s on its one core.
+const WORK: Duration = Duration::from_millis(20);
 /// Think time of each simulated user.
 const THINK: Duration = Duration::from_millis(100);
-/// (seconds, users): below, at and beyond the target's 100 requests/s.
-const STEPS: [(u64, f64); 6] = [(3, 1.0), (3, 2.0), (3, 4.0), (3, 8.0), (3, 16.0), (3, 32.0)];
+/// (seconds, users): below, at and beyond the target's 50 requests/s (8 users ask about 60/s),
+/// so the rule's 5 s of high CPU are there with room to spare.
+const STEPS: [(u64, f64); 6] = [(3, 1.0), (3, 2.0), (3, 4.0), (3, 8.0), (3, 16.0), (5, 32.0)];
 
 /// Not a test of its own: the body of the target process. Without the environment variable
 /// it returns at once.
@@ -84,10 +93,10 @@ impl Drop for Target {
 
 fn start_target() -> (Target, u16) {
     let exe = std::env::current_exe().unwrap();
-    // One core, and (where allowed: CI runs as root) the highest priority on it, so builds or
-    // tests running beside this one do not starve the target below its own limit.
-    let mut child = Command::new("nice")
-        .args(["-n", "-19", "taskset", "-c", "0"])
+    // A session of its own (`setsid` execs in place: the child is no process-group leader),
+    // nice -19 inside it, one core.
+    let mut child = Command::new("setsid")
+        .args(["nice", "-n", "-19", "taskset", "-c", "0"])
         .arg(exe)
         .args([
             "--exact",
@@ -99,7 +108,7 @@ fn start_target() -> (Target, u16) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("nice and taskset (coreutils, util-linux) run the target on one core");
+        .expect("setsid, nice and taskset (util-linux, coreutils) run the target on one core");
     let stdout = child.stdout.take().unwrap();
     let target = Target(child);
     let port = BufReader::new(stdout)
@@ -108,14 +117,37 @@ fn start_target() -> (Target, u16) {
         // libtest prints the test's name on the same line first.
         .find_map(|l| l.split("PORT=").nth(1).and_then(|p| p.trim().parse().ok()))
         .expect("target prints its port");
+    // Rank the target's session above the others (see the module comment). Only now: before
+    // the target printed its port, `setsid` may not yet have made the new session.
+    raise_autogroup(target.0.id());
     (target, port)
 }
 
-/// Ignored by default: on a shared machine (other builds, other tests) the target and the
-/// client are starved and the property cannot show. Run it on a quiet machine with
-/// `cargo test -p cicada-analysis --lib e2e_cpu -- --ignored --nocapture`.
+/// Give the autogroup of `pid` nice -19 — but only when it is not this process's own group:
+/// raising that would favour everything else started from the same session.
+fn raise_autogroup(pid: u32) {
+    let path = format!("/proc/{pid}/autogroup");
+    // "/autogroup-123 nice 0": the group's name is the first word.
+    let group = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+    };
+    let (theirs, ours) = (group(&path), group("/proc/self/autogroup"));
+    let result = match (&theirs, &ours) {
+        (None, _) => return, // no autogroup scheduling in this kernel: nice alone decides
+        (Some(t), Some(o)) if t == o => Err("the target is still in this session".to_owned()),
+        _ => std::fs::write(&path, "-19").map_err(|e| e.to_string()),
+    };
+    if let Err(e) = result {
+        eprintln!(
+            "note: could not raise the target's autogroup priority ({path}: {e}); on a busy \
+             machine the target may not get its core"
+        );
+    }
+}
+
 #[test]
-#[ignore = "needs a quiet machine; run with --ignored"]
 fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
     let (target, port) = start_target();
     let pid = target.0.id();
@@ -191,9 +223,8 @@ fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
             ..Second::default()
         }
     });
-    // The property needs a machine that is not busy with other work (builds, other tests):
-    // measure how many cores other processes used during the run, and only judge when that
-    // stayed under half a core. CI runs test binaries one at a time, so it judges there.
+    // How many cores other processes used meanwhile: printed with a failure, to tell a starved
+    // target from a broken rule.
     let cpus = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
     let own = |s: &Option<cicada_report::analysis_model::ProcessSeries>, t: f64| {
         s.as_ref()
@@ -210,13 +241,6 @@ fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
         })
         .collect();
     let other_cores = others.iter().sum::<f64>() / others.len().max(1) as f64;
-    if other_cores > 0.5 {
-        eprintln!(
-            "NOT JUDGED: other processes used {other_cores:.2} cores on average during the run; \
-             the CPU-bound property needs a quiet machine"
-        );
-        return;
-    }
     let mut input = FindingsInput::new(&report);
     input.resources = Some(&resources);
     let outcome = analyze(&input, &FindingsConfig::default());
@@ -239,7 +263,8 @@ fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
         .find(|f| f.kind == FindingKind::TargetCpuBound)
         .unwrap_or_else(|| {
             panic!(
-                "no CPU-bound finding; target CPU {cpu:?}, (rps, p95 ms) {rps:?}, findings {:#?}",
+                "no CPU-bound finding; target CPU {cpu:?}, (rps, p95 ms) {rps:?}, other \
+                 processes {other_cores:.2} cores, findings {:#?}",
                 outcome.findings
             )
         });
