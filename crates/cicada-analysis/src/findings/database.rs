@@ -17,7 +17,7 @@ use super::timeline::{mean, seconds_to_windows, thirds};
 use super::{FindingsConfig, FindingsInput, ev, num, severity};
 use crate::server_timing::pool_wait_series;
 
-/// Seconds the pool must be saturated before the rule speaks.
+/// Seconds the pool must be saturated (or waited for) before a rule speaks.
 const MIN_POOL_SECONDS: usize = 3;
 
 /// Early vs late P95 of the loaded part of the run.
@@ -83,20 +83,12 @@ struct PoolWait {
     share: f64,
 }
 
-/// The pool acquire wait beyond `cfg.pool_wait_ms`: from the scraped histogram (p95 per
-/// interval, else its mean), else from `Server-Timing: pool` (mean per second).
+/// The pool acquire wait beyond `cfg.pool_wait_ms`. From `Server-Timing: pool` (mean per
+/// response per second) when the target sent it: that is the wait of the very requests under
+/// test. Otherwise from the scraped acquire-wait histogram (p95 per interval, else its mean),
+/// which also counts the target's own background acquisitions.
 fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<PoolWait> {
-    let selector = cfg.metrics.pool_acquire_wait.as_ref();
-    let mut stat = "p95";
-    let mut series: Vec<&MetricSeries> = input.series(
-        selector,
-        |s| matches!(s, SeriesStat::Quantile { q } if (*q - 0.95).abs() < 1e-9),
-    );
-    if series.is_empty() {
-        series = input.series(selector, |s| *s == SeriesStat::Mean);
-        stat = "mean";
-    }
-    // second → (worst wait in ms, source)
+    // second → worst wait in ms
     let mut by_second: BTreeMap<u64, f64> = BTreeMap::new();
     let mut worst: f64 = 0.0;
     let mut source = String::new();
@@ -110,17 +102,30 @@ fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<PoolWait
             }
         }
     };
-    for s in &series {
-        for p in &s.points {
-            note(p.elapsed_s.round() as u64, p.value * 1000.0, &s.name);
+    let timed = pool_wait_series(input.report);
+    let stat = if timed.is_empty() {
+        let selector = cfg.metrics.pool_acquire_wait.as_ref();
+        let mut stat = "p95";
+        let mut series: Vec<&MetricSeries> = input.series(
+            selector,
+            |s| matches!(s, SeriesStat::Quantile { q } if (*q - 0.95).abs() < 1e-9),
+        );
+        if series.is_empty() {
+            series = input.series(selector, |s| *s == SeriesStat::Mean);
+            stat = "mean";
         }
-    }
-    if series.is_empty() {
-        stat = "mean per response";
-        for p in pool_wait_series(input.report) {
+        for s in &series {
+            for p in &s.points {
+                note(p.elapsed_s.round() as u64, p.value * 1000.0, &s.name);
+            }
+        }
+        stat
+    } else {
+        for p in &timed {
             note(p.elapsed_s.round() as u64, p.value, "Server-Timing pool");
         }
-    }
+        "mean per response"
+    };
     if by_second.is_empty() {
         return None;
     }
@@ -158,17 +163,22 @@ fn wait_share(input: &FindingsInput<'_>, by_second: &BTreeMap<u64, f64>) -> f64 
     .unwrap_or(0.0)
 }
 
-/// The request row that spent the largest share of its response time in the database.
-fn most_database_bound_row(input: &FindingsInput<'_>) -> Option<(String, f64, f64)> {
+/// The request row that spent the largest share of its response time on the database
+/// (queries plus waiting for a connection): label, query share, wait share, mean ms of each.
+fn most_database_bound_row(input: &FindingsInput<'_>) -> Option<(String, [f64; 4])> {
     input
         .report
         .requests
         .iter()
         .filter_map(|r| {
             let t = r.server_timing.as_ref()?;
-            Some((format!("{} {}", r.method, r.name), t.db_share, t.db_mean_ms))
+            Some((
+                format!("{} {}", r.method, r.name),
+                [t.db_share, t.pool_share, t.db_mean_ms, t.pool_wait_mean_ms],
+            ))
         })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|(_, v)| v[0] + v[1] > 0.0)
+        .max_by(|a, b| (a.1[0] + a.1[1]).total_cmp(&(b.1[0] + b.1[1])))
 }
 
 /// Seconds in which connections in use reached 95 % of the pool's maximum.
@@ -266,6 +276,7 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
     }
     // Clause 2: requests waited for a pool connection while the CPU was not the limit.
     if let Some(wait) = pool_wait(input, cfg)
+        && wait.seconds.len() >= MIN_POOL_SECONDS
         && cpu_whole.is_none_or(|c| c < cfg.target_cpu_bound_pct)
     {
         let windows = seconds_to_windows(&wait.seconds);
@@ -306,18 +317,26 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
             Some(whole),
         ));
     }
-    if let Some((row, share, db_mean)) = most_database_bound_row(input) {
+    if let Some((row, [db, pool, db_ms, pool_ms])) = most_database_bound_row(input) {
         evidence.push(ev(
-            &format!("{row}: database share of its response time"),
-            share * 100.0,
+            &format!("{row}: share of its response time in queries (Server-Timing db)"),
+            db * 100.0,
+            "%",
+            Some(whole),
+        ));
+        evidence.push(ev(
+            &format!("{row}: share of its response time waiting for a connection (pool)"),
+            pool * 100.0,
             "%",
             Some(whole),
         ));
         reasons.push(format!(
-            "{row} spends the most in the database: {} % of its response time ({} ms per \
-             request)",
-            num(share * 100.0, 0),
-            num(db_mean, 1)
+            "{row} spends the most on the database: {} % of its response time in queries \
+             ({} ms per request) and {} % waiting for a connection ({} ms)",
+            num(db * 100.0, 0),
+            num(db_ms, 1),
+            num(pool * 100.0, 0),
+            num(pool_ms, 1)
         ));
     }
     let impact = impact.min(1.0);
@@ -596,8 +615,12 @@ mod server_timing {
             db.summary
         );
         assert!(
+            db.summary.contains(
+                "GET / spends the most on the database: 25 % of its response time in queries \
+                 (10 ms per request) and 62 % waiting for a connection (25 ms)"
+            ),
+            "{}",
             db.summary
-                .contains("GET / spends the most in the database: 25 %")
         );
         assert_eq!(db.window, Some(TimeWindow::new(30.0, 60.0)));
         // 62.5 % of response time waiting: critical.
