@@ -215,6 +215,7 @@ mod tests {
         let rows = rows();
         let shards = Shards::new(4, rows.len());
         let mut reference = new_hist();
+        let mut timing = crate::stats::TimingSums::default();
         let mut c = Collector::new(rows.len());
         // Deterministic pseudo-random latencies spread over users (and so shards) and seconds.
         let mut x: u64 = 12345;
@@ -229,8 +230,16 @@ mod tests {
                     ttfb_us: us / 2,
                     connect_us: None,
                     bytes: 10,
-                    server: None,
+                    // Every third response reports its database time.
+                    server: (user % 3 == 0).then_some(crate::stats::ServerTimes {
+                        db_us: Some(us / 4),
+                        pool_us: Some(us / 8),
+                        app_us: None,
+                    }),
                 };
+                if user % 3 == 0 {
+                    timing.add(&sample.server.unwrap(), us);
+                }
                 let failure = us
                     .is_multiple_of(7)
                     .then_some((cicada_report::model::FailureKind::Status, "HTTP 500"));
@@ -248,6 +257,19 @@ mod tests {
         assert_eq!(c.timeline.len(), 3);
         assert!(c.timeline.iter().all(|s| s.requests == 40));
         assert_eq!(c.timeline[2].total_requests, 120);
+        // Server-Timing sums merge exactly over shards, rows and seconds.
+        assert_eq!(merged.timing, timing);
+        assert_eq!(merged.timing.responses, 3 * 14);
+        let per_second: u64 = c
+            .timeline
+            .iter()
+            .map(|s| s.server_timing.as_ref().unwrap().responses)
+            .sum();
+        assert_eq!(per_second, timing.responses);
+        assert_eq!(
+            merged.timing.stats().unwrap().db_ms,
+            timing.db_us as f64 / 1000.0
+        );
         let failures: u64 = c.failures.sorted().iter().map(|f| f.3).sum();
         assert_eq!(failures, merged.failures);
         // A sliver after the last tick with nothing in it adds no sample and keeps current RPS.
