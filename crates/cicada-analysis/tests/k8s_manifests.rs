@@ -207,3 +207,127 @@ fn the_load_job_is_bounded_and_uses_real_cicada_flags() {
         c["resources"]["limits"]["cpu"]
     );
 }
+
+/// The files a container sees from ConfigMaps, as (path, ConfigMap name, key). Every ConfigMap
+/// must list its items, so the paths are known.
+fn config_map_files(workload: &Yaml, container_name: &str) -> Vec<(String, String, String)> {
+    let volumes = workload["spec"]["template"]["spec"]["volumes"]
+        .as_vec()
+        .unwrap();
+    let mut out = Vec::new();
+    for m in container(workload, container_name)["volumeMounts"]
+        .as_vec()
+        .unwrap()
+    {
+        let volume = volumes
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .unwrap_or_else(|| panic!("mount {:?} names no volume", m["name"]));
+        let dir = s(&m["mountPath"], "mountPath");
+        let maps: Vec<&Yaml> = match volume["projected"]["sources"].as_vec() {
+            Some(sources) => sources.iter().map(|src| &src["configMap"]).collect(),
+            None => vec![&volume["configMap"]],
+        };
+        for map in maps.into_iter().filter(|m| !m.is_badvalue()) {
+            let name = s(&map["name"], "configMap name");
+            for item in map["items"]
+                .as_vec()
+                .unwrap_or_else(|| panic!("ConfigMap {name} lists no items"))
+            {
+                out.push((
+                    format!("{dir}/{}", s(&item["path"], "path")),
+                    name.to_owned(),
+                    s(&item["key"], "key").to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_load_job_mounts_the_scenario_and_its_feeder_file_where_the_scenario_looks() {
+    let job = one("cicada-worker-job.yaml", "Job");
+    let script = s(&container(&job, "cicada")["args"][0], "script").to_owned();
+    let scenario_path = script
+        .split_whitespace()
+        .skip_while(|w| *w != "run")
+        .nth(1)
+        .expect("cicada run SCENARIO");
+    let dir = scenario_path.rsplit_once('/').unwrap().0;
+    let files = config_map_files(&job, "cicada");
+    let header = std::fs::read_to_string(k8s_dir().join("cicada-worker-job.yaml")).unwrap();
+    // Each file is in the pod, and the header shows how to create its ConfigMap with that key.
+    let present = |path: &str| {
+        let (_, map, key) = files
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .unwrap_or_else(|| panic!("{path} is not in the pod: {files:?}"));
+        assert!(
+            header.contains(&format!("create configmap {map} --from-file={key}=")),
+            "the header shows how to create {map} with key {key}"
+        );
+    };
+    present(scenario_path);
+    // Every feeder file the scenario reads, relative to itself.
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load/dryad.toml"),
+    )
+    .unwrap();
+    let feeders: Vec<&str> = scenario
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("file = \""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert!(!feeders.is_empty(), "the scenario reads a feeder file");
+    for feeder in feeders {
+        present(&format!("{dir}/{feeder}"));
+    }
+}
+
+#[test]
+fn the_seed_job_is_bounded_reads_the_secret_and_matches_the_local_id_export() {
+    let job = one("dryad-seed-job.yaml", "Job");
+    let spec = &job["spec"];
+    assert!(
+        spec["activeDeadlineSeconds"]
+            .as_i64()
+            .is_some_and(|s| s > 0 && s <= 3600)
+    );
+    assert!(spec["backoffLimit"].as_i64().is_some_and(|b| b <= 1));
+    let c = container(&job, "seed");
+    let args: Vec<&str> = c["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| s(a, "arg"))
+        .collect();
+    assert_eq!(args[0], "seed");
+    let dryad_cli =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../dryad/src/cli.rs"))
+            .unwrap();
+    for flag in long_flags(&args.join(" ")) {
+        assert!(has_flag(&dryad_cli, &flag), "dryad has no --{flag}");
+    }
+    let secret = one("secret.example.yaml", "Secret");
+    let url = c["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some("DATABASE_URL"))
+        .expect("DATABASE_URL");
+    let key = s(&url["valueFrom"]["secretKeyRef"]["key"], "key");
+    assert!(!secret["stringData"][key].is_badvalue(), "secret has {key}");
+    // The local export in the header seeds the same agents (same --seed and --agents).
+    let header = std::fs::read_to_string(k8s_dir().join("dryad-seed-job.yaml")).unwrap();
+    for flag in args
+        .iter()
+        .filter(|a| a.starts_with("--agents=") || a.starts_with("--seed="))
+    {
+        let spaced = flag.replacen('=', " ", 1);
+        assert!(
+            header.contains(&format!("{spaced} ")) || header.contains(&format!("{spaced}\n")),
+            "the local export uses {spaced}"
+        );
+    }
+}
