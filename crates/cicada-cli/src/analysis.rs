@@ -1,7 +1,8 @@
 //! Performance analysis during `cicada run`: the flags (`--target-pid`, `--scrape`,
 //! `--scrape-metrics`, `--scaling-probe` and its limits), the background monitor that samples
 //! resources, scrapes and probes once a second, and the analysis attached to the report at
-//! the end (resources, scraped series, generator health, ranked findings, scaling checks).
+//! the end (resources, scraped series, generator health, ranked findings — the database ones
+//! with the report's `Server-Timing` figures — and scaling checks).
 
 use std::time::{Duration, Instant};
 
@@ -161,7 +162,9 @@ pub struct Collection {
 
 impl Collection {
     /// Put resources, scraped series, the scaling checks, the generator-health verdict and
-    /// the ranked findings into `report.analysis`.
+    /// the ranked findings into `report.analysis`. The database rules also read the
+    /// `Server-Timing` figures the engine already put in the report (database share and pool
+    /// wait per second), so nothing more is collected here for them.
     pub fn attach(self, report: &mut RunReport) {
         let m = self.monitored;
         let scaling = m.probe.as_deref().map(|probe| {
