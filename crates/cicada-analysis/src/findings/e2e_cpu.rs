@@ -28,9 +28,10 @@ const TARGET_ENV: &str = "CICADA_ANALYSIS_E2E_TARGET";
 const WORK: Duration = Duration::from_millis(20);
 /// Think time of each simulated user.
 const THINK: Duration = Duration::from_millis(100);
-/// (seconds, users): below, at and beyond the target's 50 requests/s (8 users ask about 60/s),
-/// so the rule's 5 s of high CPU are there with room to spare.
-const STEPS: [(u64, f64); 6] = [(3, 1.0), (3, 2.0), (3, 4.0), (3, 8.0), (3, 16.0), (5, 32.0)];
+/// (seconds, users): below, at and beyond the target's 50 requests/s (8 users ask about 60/s).
+/// 15 s at or beyond it, so the rule's 5 s of high CPU are there with room to spare: on a busy
+/// machine about one saturated second in four still reads under 85 %.
+const STEPS: [(u64, f64); 6] = [(3, 1.0), (3, 2.0), (3, 4.0), (3, 8.0), (4, 16.0), (8, 32.0)];
 
 /// Not a test of its own: the body of the target process. Without the environment variable
 /// it returns at once.

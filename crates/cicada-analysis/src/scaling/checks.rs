@@ -1,10 +1,13 @@
 //! Auto-scaling checks over one timeline of load, replicas, P95 and errors per second.
 //!
-//! The phases come from the load: the *baseline* is the load of the first stretch that stays
-//! flat for 3 s or more (else the first loaded second), the
-//! *rise* is the first second the load exceeds the baseline by the rise threshold (50 % by
-//! default), the *hold* starts when the load reaches 98 % of its peak, the *drop* is the first
-//! second after that the load falls below the peak by the threshold again.
+//! The phases come from the load: the *baseline* is the level the spike rose from — the longest
+//! stretch that stays flat for 3 s or more, before the load first nears its peak, low enough that
+//! the peak is a rise from it (the latest of equally long ones; else the first flat stretch, else
+//! the first loaded second). So a slow ramp up to the baseline, whose steps are flat for a few
+//! seconds each, is not taken for the spike. The *rise* is the first second from the baseline on
+//! that the load exceeds the baseline by the rise threshold (50 % by default), the *hold* starts
+//! when the load reaches 98 % of its peak, the *drop* is the first second after that the load
+//! falls below the peak by the threshold again.
 
 use cicada_report::analysis_model::{ScalingCheck, ScalingPoint, ScalingReport};
 
@@ -111,14 +114,27 @@ pub struct Phases {
 /// Find baseline, rise, hold and drop in the load.
 pub fn phases(points: &[ScalingPoint], load_change: f64) -> Option<Phases> {
     let first_loaded = points.iter().position(|p| p.load > 0.0)?;
-    let flats = flat_stretches(points, MIN_BASELINE_S);
-    let baseline_load = flats
-        .first()
-        .map_or(points[first_loaded].load, |&(a, _)| points[a].load);
     let peak_load = points.iter().map(|p| p.load).fold(0.0, f64::max);
-    let rise = points
+    let near_peak = points
         .iter()
-        .position(|p| p.load >= baseline_load * (1.0 + load_change) && p.load > baseline_load);
+        .position(|p| p.load >= 0.98 * peak_load)
+        .unwrap_or(points.len());
+    let flats = flat_stretches(points, MIN_BASELINE_S);
+    let span = |&(a, b): &(usize, usize)| points[b].elapsed_s - points[a].elapsed_s;
+    let below_spike = flats
+        .iter()
+        .filter(|&&(a, b)| b < near_peak && points[a].load * (1.0 + load_change) <= peak_load)
+        // max_by keeps the last of equals: the latest of equally long stretches.
+        .max_by(|x, y| span(x).total_cmp(&span(y)));
+    let (baseline_load, from) = below_spike
+        .or(flats.first())
+        .map_or((points[first_loaded].load, first_loaded), |&(a, _)| {
+            (points[a].load, a)
+        });
+    let rise = points[from..]
+        .iter()
+        .position(|p| p.load >= baseline_load * (1.0 + load_change) && p.load > baseline_load)
+        .map(|i| from + i);
     let hold = rise.and_then(|r| {
         points[r..]
             .iter()
@@ -666,6 +682,34 @@ mod tests {
         assert_eq!(
             (p.rise_s, p.hold_s, p.drop_s),
             (Some(31.0), Some(31.0), Some(151.0))
+        );
+    }
+
+    /// Regression: a ramp to the baseline of one user every 3 s made each step a "flat
+    /// stretch", so the baseline was 1 user and the rise the ramp's second step, not the spike.
+    #[test]
+    fn a_slow_ramp_to_the_baseline_is_not_the_rise() {
+        let load = |t: u64| match t {
+            0..=29 => (t / 3 + 1) as f64, // 1, 1, 1, 2, 2, 2, ... 10
+            30..=59 => 10.0,
+            60..=61 => 55.0,
+            62..=90 => 100.0,
+            _ => 10.0,
+        };
+        let points: Vec<ScalingPoint> = (1..=120)
+            .map(|t| ScalingPoint {
+                elapsed_s: t as f64,
+                load: load(t),
+                replicas: Some(2.0),
+                p95_ms: 1.0,
+                errors: 0,
+            })
+            .collect();
+        let p = phases(&points, 0.5).unwrap();
+        assert_eq!(p.baseline_load, 10.0);
+        assert_eq!(
+            (p.rise_s, p.hold_s, p.drop_s),
+            (Some(60.0), Some(62.0), Some(91.0))
         );
     }
 
