@@ -67,6 +67,9 @@ pub struct UserClient {
     settings: Arc<ClientSettings>,
     link: Link,
     opened: Instant,
+    /// The request timer, made on the first request and kept: it is only re-armed when it
+    /// fires before the current request's deadline (at most once per request timeout).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     pub cookies: CookieJar,
 }
 
@@ -82,6 +85,7 @@ impl UserClient {
             settings,
             link: Link::Closed,
             opened: Instant::now(),
+            timer: None,
             cookies: CookieJar::default(),
         }
     }
@@ -164,7 +168,7 @@ impl UserClient {
     }
 
     /// Send a request and read the response (the whole body when `want_body`, else counting
-    /// its bytes), all within the request timeout (one timer per request); a new connection's
+    /// its bytes), all within the request timeout (one timer per user); a new connection's
     /// connect is also bounded by the connect timeout. A request that a reused connection could
     /// not take (the server had closed it) is sent once more on a fresh connection, as browsers
     /// do.
@@ -186,13 +190,33 @@ impl UserClient {
         }
         let timeout = self.settings.request_timeout;
         let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + timeout);
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
         let mut connect = None;
         let mut ttfb = None;
-        let result = tokio::time::timeout(
-            timeout,
-            self.exchange(request, want_body, started, &mut connect, &mut ttfb),
-        )
-        .await;
+        let result = {
+            let mut exchange =
+                pin!(self.exchange(request, want_body, started, &mut connect, &mut ttfb));
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(r));
+                }
+                // The user's timer is only moved when it fires before this request's
+                // deadline (it was set by an earlier request): no timer-wheel work per request.
+                while timer.as_mut().poll(cx).is_ready() {
+                    if timer.deadline() >= deadline {
+                        return Poll::Ready(Err(()));
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        self.timer = Some(timer);
         match result {
             Ok(Ok(response)) => {
                 self.cookies.store(&response.headers);
@@ -251,8 +275,11 @@ impl UserClient {
         let mut response = None;
         for attempt in 0..2 {
             let fresh = self.activate(connect).await?;
-            // Drive the connection until it takes a request; a reused one may turn out closed.
-            if !poll_fn(|cx| self.link.poll_ready(cx)).await {
+            // A connection that has not asked for the next request yet is driven until it
+            // does (or turns out closed). One that has takes it at once; if the server closed
+            // it meanwhile, hyper notices before writing and hands the request back.
+            let wanting = self.link.sender().is_some_and(|s| s.is_ready());
+            if !wanting && !poll_fn(|cx| self.link.poll_ready(cx)).await {
                 if fresh || attempt > 0 {
                     return Err(failure(
                         (FailureKind::Connection, "connection closed".to_string()),

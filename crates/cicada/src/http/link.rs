@@ -84,14 +84,19 @@ impl Link {
         ready
     }
 
-    /// Poll `f` (a response or body future) while driving the connection in the same task.
-    /// When the connection ends — the server closed it, an error — it is dropped, which
-    /// resolves anything still waiting on it; `None` if `f` cannot finish even then.
+    /// Poll `f` (a response or body future) while driving the connection in the same task:
+    /// `f` first (what the connection already delivered needs no connection poll), then the
+    /// connection, then `f` again. When the connection ends — the server closed it, an error —
+    /// it is dropped, which resolves anything still waiting on it; `None` if `f` cannot finish
+    /// even then.
     pub fn poll_with<T>(
         &mut self,
         cx: &mut Context<'_>,
         mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<Option<T>> {
+        if let Poll::Ready(v) = f(cx) {
+            return Poll::Ready(Some(v));
+        }
         let ended = match self {
             Link::Active(active) => active.conn.poll_without_shutdown(cx).is_ready(),
             _ => true,

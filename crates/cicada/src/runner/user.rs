@@ -104,9 +104,12 @@ pub async fn run_closed_user(
         if !claim_iteration(&shared) {
             break;
         }
-        let began = Instant::now();
+        // Only pacing waits depend on how long the iteration took.
+        let paced = matches!(wait, Wait::ConstantPacing(_) | Wait::ConstantThroughput(_));
+        let began = paced.then(Instant::now);
         iteration(&shared, &mut vu, None, &stop).await;
-        let pause = wait_time(wait, began.elapsed(), &mut vu);
+        let took = began.map_or(Duration::ZERO, |b| b.elapsed());
+        let pause = wait_time(wait, took, &mut vu);
         if !pause.is_zero() {
             // A long wait parks the connection: the stream stays open, hyper's state is freed.
             vu.client.before_wait(pause);

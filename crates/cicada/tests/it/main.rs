@@ -9,6 +9,7 @@ mod examples;
 mod load;
 mod measurement;
 mod parking;
+mod request_timer;
 mod schema;
 mod server_timing;
 mod tls;

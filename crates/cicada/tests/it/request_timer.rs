@@ -1,0 +1,93 @@
+//! The per-user request timer: it is kept between requests and re-armed only when it fires
+//! early, so each request still times out exactly its own timeout after it started.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cicada::http::{ClientSettings, UserClient};
+use cicada::target::Target;
+use cicada_report::model::FailureKind;
+use http::HeaderValue;
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Answers the first request on each connection at once and never answers the second.
+async fn stalls_on_second_request() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                let mut answered = 0;
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if answered == 0 {
+                            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if sock.write_all(ok).await.is_err() {
+                                return;
+                            }
+                        }
+                        answered += 1;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn client(url: &str, timeout: Duration) -> UserClient {
+    let target = Target::parse(url).unwrap();
+    let addr = format!("{}:{}", target.host, target.port).parse().unwrap();
+    let host_header = HeaderValue::from_str(&target.authority).unwrap();
+    UserClient::new(Arc::new(ClientSettings {
+        target,
+        addr,
+        host_header,
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: timeout,
+        max_connection_lifetime: None,
+        tls: None,
+    }))
+}
+
+fn get() -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .uri("/")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_request_gets_its_whole_timeout_after_an_earlier_one() {
+    let url = stalls_on_second_request().await;
+    let mut c = client(&url, Duration::from_millis(400));
+    c.send(get(), false).await.expect("first request answered");
+    // The timer armed by the first request would fire 200 ms into the second one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let failure = c
+        .send(get(), false)
+        .await
+        .expect_err("second request stalls");
+    let took = started.elapsed();
+    assert_eq!(failure.kind, FailureKind::Timeout);
+    assert_eq!(failure.message, "request timed out after 400ms");
+    assert!(
+        took >= Duration::from_millis(395) && took < Duration::from_millis(1500),
+        "timed out after {took:?}"
+    );
+    // And the next request (a fresh connection) is answered and timed normally.
+    c.send(get(), false).await.expect("third request answered");
+}
