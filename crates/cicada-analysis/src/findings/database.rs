@@ -126,6 +126,13 @@ fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<PoolWait
         }
         "mean per response"
     };
+    // Waits while connections were free are the pool's own overhead (or the CPU's), not a
+    // pool too small: when the in-use and maximum gauges are known, only seconds in which the
+    // pool was full (within a second: scrapes and seconds are sampled apart) count.
+    if let Some(full) = pool_full(input, cfg) {
+        by_second.retain(|s, _| full.iter().any(|f| f.abs_diff(*s) <= 1));
+        worst = by_second.values().copied().fold(0.0, f64::max);
+    }
     if by_second.is_empty() {
         return None;
     }
@@ -182,7 +189,8 @@ fn most_database_bound_row(input: &FindingsInput<'_>) -> Option<(String, [f64; 4
 }
 
 /// Seconds in which connections in use reached 95 % of the pool's maximum.
-fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Vec<u64> {
+/// `None` when the target exposes no pair of in-use and maximum gauges to compare.
+fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Vec<u64>> {
     let in_use: Vec<&MetricSeries> = input
         .series(cfg.metrics.pool_in_use.as_ref(), |s| {
             *s == SeriesStat::Gauge
@@ -196,6 +204,7 @@ fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Vec<u64> {
         .collect();
     let max = input.series(cfg.metrics.pool_max.as_ref(), |s| *s == SeriesStat::Gauge);
     let mut out = Vec::new();
+    let mut paired = false;
     for u in &in_use {
         // Pair with the max gauge of the same labels, else the only one.
         let Some(m) = max
@@ -205,6 +214,7 @@ fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Vec<u64> {
         else {
             continue;
         };
+        paired = true;
         for p in &u.points {
             if let Some(limit) = m.points.iter().find(|q| q.elapsed_s == p.elapsed_s)
                 && limit.value > 0.0
@@ -216,7 +226,7 @@ fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Vec<u64> {
     }
     out.sort_unstable();
     out.dedup();
-    out
+    paired.then_some(out)
 }
 
 pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
@@ -357,7 +367,7 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
 
 pub fn pool_saturated(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
     let wait = pool_wait(input, cfg);
-    let full = pool_full(input, cfg);
+    let full = pool_full(input, cfg).unwrap_or_default();
     let wait_seconds = wait.as_ref().map_or(0, |w| w.seconds.len());
     if wait_seconds < MIN_POOL_SECONDS && full.len() < MIN_POOL_SECONDS {
         return None;
@@ -680,6 +690,30 @@ mod server_timing {
         // Under the 1 ms limit: no finding at all.
         let report = report_with_waits(1);
         assert!(pool_saturated(&FindingsInput::new(&report), &cfg).is_none());
+    }
+
+    #[test]
+    fn waits_while_connections_are_free_are_not_saturation() {
+        let report = report_with_waits(25);
+        let cfg = FindingsConfig::default();
+        let gauges = |in_use: fn(u64) -> f64| {
+            scraped(vec![
+                series("dryad_db_pool_in_use", SeriesStat::Gauge, 60, in_use),
+                series("dryad_db_pool_max", SeriesStat::Gauge, 60, |_| 10.0),
+            ])
+        };
+        // Never more than 4 of 10 connections in use: the waits are overhead, no finding.
+        let free = gauges(|_| 4.0);
+        let mut input = FindingsInput::new(&report);
+        input.scraped = Some(&free);
+        assert!(pool_saturated(&input, &cfg).is_none());
+        assert!(database_bound(&input, &cfg).is_none());
+        // Full from 41 s: only those seconds (±1 s) count.
+        let full = gauges(|t| if t > 40 { 10.0 } else { 4.0 });
+        input.scraped = Some(&full);
+        let f = pool_saturated(&input, &cfg).expect("pool finding");
+        assert!(f.summary.contains("over 1 ms in 21 s"), "{}", f.summary);
+        assert!(database_bound(&input, &cfg).is_some());
     }
 
     #[test]
