@@ -248,7 +248,9 @@ impl UserClient {
     async fn activate(&mut self, connect: &mut Option<Duration>) -> Result<bool, HttpFailure> {
         match std::mem::take(&mut self.link) {
             Link::Closed => {
-                let took = self.connect().await?;
+                // Boxed: connecting (TCP, TLS, handshake) is rare and its future is large; kept
+                // inline it would make every user's task that much bigger for its whole life.
+                let took = Box::pin(self.connect()).await?;
                 *connect = Some(connect.unwrap_or_default() + took);
                 Ok(true)
             }
