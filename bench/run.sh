@@ -24,6 +24,11 @@ for tool in nginx wrk ss taskset python3; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "run.sh: needs 2 cores (target on core 0, generator on core 1)" >&2; exit 2; }
 
+# --help needs no binaries: answer it before building anything.
+for arg in "$@"; do
+    case "$arg" in -h|--help) exec python3 "$BENCH/harness/bench.py" --help ;; esac
+done
+
 # 10,000 idle users hold 10,000 sockets on each side.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
