@@ -6,167 +6,26 @@
 //!   leaves no process behind — also when the target fails to start and when the run is
 //!   interrupted with SIGINT.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cicada_analysis::http_get::{HttpUrl, get_text};
 use cicada_analysis::prom::parse_text;
-use cicada_report::RunReport;
+use support::{Bins, Scratch, bins, free_port, get, text, wait_ready};
 
-/// The two binaries, from the target directory this test was built into.
-struct Bins {
-    cicada: PathBuf,
-    dryad: PathBuf,
+/// A scratch directory with the DRYAD scenario (`tests/load/dryad.toml`) as `scenario.toml`.
+fn dryad_scratch(name: &str) -> Scratch {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load/dryad.toml");
+    Scratch::new(name, &std::fs::read_to_string(scenario).unwrap())
 }
 
-fn bins() -> Bins {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bins = Bins {
-        cicada: dir.join("cicada"),
-        dryad: dir.join("dryad"),
-    };
-    for bin in [&bins.cicada, &bins.dryad] {
-        assert!(
-            bin.exists(),
-            "{} is missing: build the workspace first (`cargo test --workspace` does)",
-            bin.display()
-        );
-    }
-    bins
-}
-
-/// A scratch directory holding one test's database, scenario copy, data and reports. Its path is
-/// also the marker by which leftover processes are found.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("dryad-suite-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load/dryad.toml");
-        std::fs::copy(scenario, dir.join("dryad.toml")).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn database_url(&self) -> String {
-        format!("sqlite://{}", self.path("dryad.db").display())
-    }
-
-    /// Seed a small history and export its agent ids for the scenario's feeder.
-    fn seed(&self, bins: &Bins) {
-        let out = Command::new(&bins.dryad)
-            .args(["seed", "--database-url", &self.database_url()])
-            .args(["--agents", "20", "--executions-per-agent", "20"])
-            .arg("--export-agents")
-            .arg(self.path("data/agents.csv"))
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "seed failed: {}", text(&out.stderr));
-    }
-
-    /// PIDs of live processes whose command line mentions this scratch directory.
-    fn processes(&self) -> Vec<u32> {
-        let marker = self.0.to_string_lossy().into_owned();
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            if pid == std::process::id() {
-                continue;
-            }
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            if String::from_utf8_lossy(&cmdline).contains(&marker) {
-                pids.push(pid);
-            }
-        }
-        pids
-    }
-
-    fn report(&self) -> RunReport {
-        let json = std::fs::read_to_string(self.path("report.json")).expect("report.json written");
-        RunReport::from_json(&json).expect("a valid report")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn get(url: &str) -> Option<String> {
-    let url = HttpUrl::parse(url).unwrap();
-    runtime()
-        .block_on(get_text(&url, Duration::from_secs(2)))
-        .ok()
-}
-
-fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if get(&format!("{base}/ready")).is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("dryad at {base} never became ready");
-}
-
-/// Processes a test started are gone shortly after cicada exits; give them a moment.
-fn assert_nothing_left(scratch: &Scratch) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = scratch.processes();
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
+/// `cicada run` of the DRYAD scenario, quiet.
 fn cicada_run(bins: &Bins, scratch: &Scratch, args: &[&str]) -> Command {
-    let mut cmd = Command::new(&bins.cicada);
-    cmd.arg("run")
-        .arg(scratch.path("dryad.toml"))
-        .args(args)
-        .arg("--json")
-        .arg(scratch.path("report.json"))
-        .arg("--quiet")
-        .stdin(Stdio::null());
+    let mut cmd = support::cicada_run(bins, scratch, args);
+    cmd.arg("--quiet");
     cmd
 }
 
@@ -230,8 +89,8 @@ fn dryad_request_counts(base: &str) -> BTreeMap<(String, String), u64> {
 #[test]
 fn report_counts_equal_dryads_own_counters() {
     let bins = bins();
-    let scratch = Scratch::new("counts");
-    scratch.seed(&bins);
+    let scratch = dryad_scratch("counts");
+    scratch.seed_with(&bins, 20, 20);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut dryad = Command::new(&bins.dryad)
@@ -295,8 +154,8 @@ fn report_counts_equal_dryads_own_counters() {
 #[test]
 fn managed_target_runs_and_leaves_nothing_behind() {
     let bins = bins();
-    let scratch = Scratch::new("managed");
-    scratch.seed(&bins);
+    let scratch = dryad_scratch("managed");
+    scratch.seed_with(&bins, 20, 20);
     let managed = Managed::new(&bins, &scratch);
     let out = managed.run(&bins, &scratch, "3s").output().unwrap();
     assert!(
@@ -308,7 +167,7 @@ fn managed_target_runs_and_leaves_nothing_behind() {
     let report = scratch.report();
     assert!(report.aggregated.requests > 5);
     assert!(!report.run.interrupted);
-    assert_nothing_left(&scratch);
+    scratch.assert_nothing_left();
     // The target is really stopped: nothing answers on its port any more.
     assert!(get(&managed.ready).is_none());
 }
@@ -316,7 +175,7 @@ fn managed_target_runs_and_leaves_nothing_behind() {
 #[test]
 fn target_that_fails_to_start_is_reported_and_cleaned_up() {
     let bins = bins();
-    let scratch = Scratch::new("nostart");
+    let scratch = dryad_scratch("nostart");
     std::fs::write(
         scratch.path("data/agents.csv"),
         "agent_id\n00000000-0000-4000-8000-000000000001\n",
@@ -325,9 +184,9 @@ fn target_that_fails_to_start_is_reported_and_cleaned_up() {
     let port = free_port();
     // A database in a directory that does not exist: dryad exits at start-up.
     let target_cmd = format!(
-        "exec '{}' serve --database-url 'sqlite://{}/missing/dir/x.db' --bind 127.0.0.1:{port}",
+        "exec '{}' serve --database-url 'sqlite://{}' --bind 127.0.0.1:{port}",
         bins.dryad.display(),
-        scratch.0.display()
+        scratch.path("missing/dir/x.db").display()
     );
     let ready = format!("http://127.0.0.1:{port}/ready");
     let out: Output = cicada_run(&bins, &scratch, &["-u", "1", "-t", "2s"])
@@ -342,14 +201,14 @@ fn target_that_fails_to_start_is_reported_and_cleaned_up() {
         stderr.contains("missing/dir"),
         "shows the target's own output: {stderr}"
     );
-    assert_nothing_left(&scratch);
+    scratch.assert_nothing_left();
 }
 
 #[test]
 fn interrupted_run_writes_the_report_and_stops_the_target() {
     let bins = bins();
-    let scratch = Scratch::new("sigint");
-    scratch.seed(&bins);
+    let scratch = dryad_scratch("sigint");
+    scratch.seed_with(&bins, 20, 20);
     let managed = Managed::new(&bins, &scratch);
     let host = managed.host.clone();
     let child = managed
@@ -369,5 +228,5 @@ fn interrupted_run_writes_the_report_and_stops_the_target() {
     let report = scratch.report();
     assert!(report.run.interrupted);
     assert!(report.aggregated.requests > 0);
-    assert_nothing_left(&scratch);
+    scratch.assert_nothing_left();
 }

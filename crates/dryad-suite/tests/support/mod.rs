@@ -1,4 +1,4 @@
-//! What the scaling and generator tests share: the built binaries, a scratch directory with a
+//! What the dryad-suite tests share: the built binaries, a scratch directory with a
 //! seeded SQLite database and a scenario, a dryad process that is stopped when dropped, and
 //! small HTTP helpers.
 
@@ -58,17 +58,58 @@ impl Scratch {
         format!("sqlite://{}", self.path("dryad.db").display())
     }
 
-    /// Seed a small history and export its agent ids to `data/agents.csv`.
+    /// Seed a small history (20 agents × 5 executions) and export its agent ids to
+    /// `data/agents.csv`.
     pub fn seed(&self, bins: &Bins) {
+        self.seed_with(bins, 20, 5);
+    }
+
+    /// Seed `agents` × `executions` and export the agent ids to `data/agents.csv`.
+    pub fn seed_with(&self, bins: &Bins, agents: u32, executions: u32) {
         let out = Command::new(&bins.dryad)
             .args(["seed", "--database-url", &self.database_url()])
-            .args(["--agents", "20", "--executions-per-agent", "5"])
+            .args(["--agents", &agents.to_string()])
+            .args(["--executions-per-agent", &executions.to_string()])
             .arg("--export-agents")
             .arg(self.path("data/agents.csv"))
             .env("RUST_LOG", "warn")
             .output()
             .unwrap();
         assert!(out.status.success(), "seed failed: {}", text(&out.stderr));
+    }
+
+    /// PIDs of live processes whose command line mentions this scratch directory.
+    pub fn processes(&self) -> Vec<u32> {
+        let marker = self.0.to_string_lossy().into_owned();
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == std::process::id() {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmdline).contains(&marker) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Processes a test started are gone shortly after cicada exits; give them a moment.
+    pub fn assert_nothing_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = self.processes();
+            if left.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "processes left behind: {left:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The JSON report cicada wrote to `report.json`.
