@@ -83,6 +83,8 @@ async fn capacity_finds_the_users_a_server_of_known_capacity_can_take() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(o.status.code(), Some(0), "{t}");
+    // Shown with --nocapture: the steps, for the numbers quoted in docs/analysis.md.
+    println!("{t}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let c = &r["analysis"]["capacity"];
@@ -157,6 +159,8 @@ async fn capacity_over_the_arrival_rate_finds_the_servers_throughput_limit() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(o.status.code(), Some(0), "{t}");
+    // Shown with --nocapture: the steps, for the numbers quoted in docs/analysis.md.
+    println!("{t}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let c = &r["analysis"]["capacity"];

@@ -454,8 +454,16 @@ fn finish(
     }
     match &result.usl {
         Some(u) => println!(
-            "USL fit: σ = {:.4}, κ = {:.5}, λ = {:.2}, R² = {:.3}",
-            u.sigma, u.kappa, u.lambda, u.r_squared
+            "USL fit: σ = {}, κ = {}, λ = {}, R² = {:.3}{}",
+            significant(u.sigma),
+            significant(u.kappa),
+            significant(u.lambda),
+            u.r_squared,
+            match (u.peak_concurrency, u.predicted_max_throughput) {
+                (Some(n), Some(x)) => format!("; peak at {n:.0} users, {x:.1} req/s"),
+                (None, Some(x)) => format!("; no peak, throughput tends to {x:.1} req/s"),
+                _ => String::new(),
+            }
         ),
         None => println!(
             "USL fit: none ({})",
@@ -497,5 +505,31 @@ fn finish(
         exit::PASS
     } else {
         exit::THRESHOLDS_FAILED
+    }
+}
+
+/// Three decimals, or scientific notation with three digits when tiny or huge (κ is often ~1e-7).
+fn significant(v: f64) -> String {
+    if v == 0.0 || (1e-2..1e4).contains(&v.abs()) {
+        format!("{:.3}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::significant;
+
+    #[test]
+    fn usl_parameters_keep_their_digits() {
+        assert_eq!(significant(1.108_228_867e-7), "1.11e-7");
+        assert_eq!(significant(0.0), "0");
+        assert_eq!(significant(0.679_431), "0.679");
+        assert_eq!(significant(0.05), "0.05");
+        assert_eq!(significant(0.000_52), "5.20e-4");
     }
 }
