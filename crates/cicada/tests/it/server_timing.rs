@@ -104,8 +104,9 @@ async fn reported_database_time_lands_in_the_report_exactly() {
     assert_eq!(db.pool_ms, 0.25 * ITERATIONS as f64);
     // The share is of the response time cicada measured (≥ the 15 ms sleep).
     let measured = row(&report, "GET", "/db").mean_ms;
+    // (The histogram's mean is within its 3 significant digits of the exact one.)
     assert!(
-        (db.response_ms / ITERATIONS as f64 - measured).abs() < 0.01,
+        (db.response_ms / ITERATIONS as f64 - measured).abs() < measured * 0.002,
         "{db:?} vs mean {measured}"
     );
     assert!(
