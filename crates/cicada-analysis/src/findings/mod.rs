@@ -109,7 +109,8 @@ pub struct FindingsConfig {
     pub target_cpu_low_pct: f64,
     /// Latency counts as rising when the late part of the run is this many times the early part.
     pub latency_rise_factor: f64,
-    /// Pool acquire wait (p95 of an interval) above which the pool is a bottleneck.
+    /// Pool wait above which the pool is a bottleneck: the mean per response of a second from
+    /// `Server-Timing: pool`, else the p95 (or mean) of a scraped acquire-wait interval.
     pub pool_wait_ms: f64,
     /// A steady phase lasts at least this long.
     pub min_steady_s: f64,
