@@ -158,3 +158,26 @@ async fn large_response_head_and_body_are_read_whole() {
         6 * (4 * 1024 * 1024 + "END-OF-BODY".len() as u64)
     );
 }
+
+/// A 4 MiB request body cannot go out in one write: the connection, driven inside the user's
+/// task, must keep writing as the socket drains, then read the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_request_body_is_written_whole() {
+    use axum::routing::post;
+    let app = axum::Router::new()
+        .route(
+            "/upload",
+            post(|body: axum::body::Bytes| async move { format!("got {}", body.len()) }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    let host = crate::util::serve(app).await;
+    let size = 4 * 1024 * 1024;
+    let toml = format!(
+        "[[users]]\n[[users.tasks]]\nmethod = \"POST\"\npath = \"/upload\"\nbody = \"{}\"\n\
+         checks = [{{ body_contains = \"got {size}\" }}]\n",
+        "x".repeat(size)
+    );
+    let report = run_toml(&toml, &host, bounded(2, 6)).await;
+    assert_eq!(report.aggregated.requests, 6);
+    assert_eq!(report.aggregated.failures, 0, "{:?}", report.failures);
+}
