@@ -13,6 +13,7 @@ use cicada::target::Target;
 use http::HeaderValue;
 use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 use crate::util::run_toml;
 
@@ -25,15 +26,19 @@ enum After {
     Junk,
 }
 
-/// Answers `200 ok` to every request; returns the URL and the accepted connections.
-async fn server(after: After) -> (String, Arc<AtomicU64>) {
+/// Answers `200 ok` to every request; returns the URL, the accepted connections and a signal
+/// given each time junk was written ([`After::Junk`]).
+async fn server(after: After) -> (String, Arc<AtomicU64>, Arc<Notify>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicU64::new(0));
     let count = Arc::clone(&accepted);
+    let junk_sent = Arc::new(Notify::new());
+    let junk_signal = Arc::clone(&junk_sent);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::Relaxed);
+            let junk_signal = Arc::clone(&junk_signal);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 2048];
@@ -59,6 +64,7 @@ async fn server(after: After) -> (String, Arc<AtomicU64>) {
                                 if sock.write_all(b"junk").await.is_err() {
                                     return;
                                 }
+                                junk_signal.notify_one();
                             }
                         }
                     }
@@ -66,7 +72,15 @@ async fn server(after: After) -> (String, Arc<AtomicU64>) {
             });
         }
     });
-    (format!("http://{addr}"), accepted)
+    (format!("http://{addr}"), accepted, junk_sent)
+}
+
+/// Wait until the server wrote its junk, and a little more for it to arrive.
+async fn junk_arrived(junk_sent: &Notify) {
+    tokio::time::timeout(Duration::from_secs(10), junk_sent.notified())
+        .await
+        .expect("the server writes junk");
+    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 fn client(url: &str) -> UserClient {
@@ -99,7 +113,7 @@ async fn ok(c: &mut UserClient) {
 
 #[tokio::test]
 async fn a_parked_connection_carries_the_next_request() {
-    let (url, accepted) = server(After::KeepOpen).await;
+    let (url, accepted, _) = server(After::KeepOpen).await;
     let mut c = client(&url);
     for _ in 0..5 {
         ok(&mut c).await;
@@ -111,7 +125,7 @@ async fn a_parked_connection_carries_the_next_request() {
 
 #[tokio::test]
 async fn short_waits_keep_the_connection_active() {
-    let (url, accepted) = server(After::KeepOpen).await;
+    let (url, accepted, _) = server(After::KeepOpen).await;
     let mut c = client(&url);
     for _ in 0..5 {
         ok(&mut c).await;
@@ -123,7 +137,7 @@ async fn short_waits_keep_the_connection_active() {
 
 #[tokio::test]
 async fn a_server_closing_a_parked_connection_costs_a_new_one_not_a_failure() {
-    let (url, accepted) = server(After::Close).await;
+    let (url, accepted, _) = server(After::Close).await;
     let mut c = client(&url);
     for _ in 0..4 {
         ok(&mut c).await;
@@ -136,24 +150,24 @@ async fn a_server_closing_a_parked_connection_costs_a_new_one_not_a_failure() {
 
 #[tokio::test]
 async fn bytes_arriving_on_a_parked_connection_close_it() {
-    let (url, accepted) = server(After::Junk).await;
+    let (url, accepted, junk_sent) = server(After::Junk).await;
     let mut c = client(&url);
     for _ in 0..3 {
         ok(&mut c).await;
         c.before_wait(PARK_AFTER);
         assert!(c.is_parked());
         // The junk arrives while parked: the next request must not read it as its response.
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        junk_arrived(&junk_sent).await;
     }
     assert_eq!(accepted.load(Ordering::Relaxed), 3);
 }
 
 #[tokio::test]
 async fn bytes_arriving_before_parking_close_the_connection() {
-    let (url, accepted) = server(After::Junk).await;
+    let (url, accepted, junk_sent) = server(After::Junk).await;
     let mut c = client(&url);
     ok(&mut c).await;
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    junk_arrived(&junk_sent).await;
     c.before_wait(PARK_AFTER);
     assert!(!c.is_parked());
     ok(&mut c).await;
@@ -163,7 +177,7 @@ async fn bytes_arriving_before_parking_close_the_connection() {
 /// The whole engine: users waiting 60 ms between requests park and reuse one connection each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_with_long_waits_keep_one_connection_each() {
-    let (url, accepted) = server(After::KeepOpen).await;
+    let (url, accepted, _) = server(After::KeepOpen).await;
     let toml = "[[users]]\nwait = { constant = \"60ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
     let load = LoadSpec {
         users: Some(3),
