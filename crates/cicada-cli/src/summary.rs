@@ -41,6 +41,7 @@ pub fn render(report: &RunReport, table: bool) -> String {
                 r.rps
             );
         }
+        server_timing(&mut out, report);
         if !report.failures.is_empty() {
             let _ = writeln!(out, "\nFailures:");
             for f in report.failures.iter().take(20) {
@@ -100,6 +101,36 @@ pub fn render(report: &RunReport, table: bool) -> String {
         }
     );
     out
+}
+
+/// Where the target says its time went (`Server-Timing`), for the rows that carried it.
+fn server_timing(out: &mut String, report: &RunReport) {
+    let rows: Vec<_> = report
+        .requests
+        .iter()
+        .chain(std::iter::once(&report.aggregated))
+        .filter_map(|r| r.server_timing.as_ref().map(|st| (r, st)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nServer-Timing (the target's own account):\n{:<6} {:<32} {:>10} {:>9} {:>10} {:>12}",
+        "Type", "Name", "responses", "DB share", "DB ms", "pool wait ms"
+    );
+    for (r, st) in rows {
+        let _ = writeln!(
+            out,
+            "{:<6} {:<32} {:>10} {:>8.1}% {:>10.2} {:>12.2}",
+            r.method,
+            truncate(&r.name, 32),
+            st.responses,
+            st.db_share * 100.0,
+            st.db_mean_ms,
+            st.pool_wait_mean_ms
+        );
+    }
 }
 
 /// The ranked findings (one line each, with evidence and window) and the scaling checks.

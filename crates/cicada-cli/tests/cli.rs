@@ -282,3 +282,48 @@ async fn second_signal_stops_at_once() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["run"]["interrupted"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_shows_the_targets_server_timing() {
+    let app = Router::new().route(
+        "/x",
+        get(|| async { ([("server-timing", "pool;dur=1, db;dur=4, app;dur=5")], "ok") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let host = format!("http://{addr}");
+    let o = cicada(&[
+        "run",
+        path.to_str().unwrap(),
+        "-H",
+        &host,
+        "-u",
+        "3",
+        "-r",
+        "100",
+        "-t",
+        "1500ms",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("Server-Timing (the target's own account)"),
+        "{t}"
+    );
+    let row = t
+        .lines()
+        .skip_while(|l| !l.starts_with("Server-Timing"))
+        .find(|l| l.starts_with("GET") && l.contains("/x"))
+        .unwrap_or_else(|| panic!("no Server-Timing row for /x: {t}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    // GET /x responses share db_ms pool_ms: every response said db 4 ms and pool 1 ms.
+    assert_eq!(cols.len(), 6, "{row}");
+    assert!(cols[2].parse::<u64>().unwrap() > 0, "{row}");
+    let share: f64 = cols[3].trim_end_matches('%').parse().unwrap();
+    assert!(share > 0.0 && share <= 100.0, "{row}");
+    assert_eq!(cols[4..], ["4.00", "1.00"], "{row}");
+}
