@@ -113,10 +113,11 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
                 u64::try_from(lag.as_micros()).unwrap_or(u64::MAX),
                 lag > LATE_AFTER,
             );
-            if !vu.started {
-                on_start(&shared2, &mut vu).await;
+            // A user whose on_start failed retries it on its next arrival instead of
+            // running a task without what on_start should have captured.
+            if vu.started || on_start(&shared2, &mut vu).await {
+                iteration(&shared2, &mut vu, Some(intended), &stop2).await;
             }
-            iteration(&shared2, &mut vu, Some(intended), &stop2).await;
             pool2.lock().unwrap_or_else(|p| p.into_inner()).push(vu);
             shared2.in_flight.fetch_sub(1, Ordering::Relaxed);
         });

@@ -38,19 +38,30 @@ impl StopSignal {
     }
 }
 
-/// Run `on_start` once. A failed step ends `on_start` (later steps usually depend on it).
-pub async fn on_start(shared: &Shared, vu: &mut Vu) {
-    vu.started = true;
+/// Run `on_start`. A failed step ends it (later steps usually depend on it) and leaves the user
+/// not started: it runs no task until a later `on_start` succeeds, so a failed login never turns
+/// into a stream of requests without a token. Returns whether every step succeeded.
+pub async fn on_start(shared: &Shared, vu: &mut Vu) -> bool {
     let ut = &shared.program.user_types[vu.user_type];
     if !ut.on_start.is_empty() {
         vu.draw(&shared.program);
     }
+    let mut ok = true;
     for step in &ut.on_start {
         if !execute(shared, vu, step, None).await {
+            ok = false;
             break;
         }
     }
+    vu.started = ok;
+    ok
 }
+
+/// First delay before a closed-model user retries a failed `on_start`; it doubles on each
+/// further failure up to [`ON_START_RETRY_MAX`].
+pub const ON_START_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest delay between two `on_start` attempts.
+pub const ON_START_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Run `on_stop` once.
 pub async fn on_stop(shared: &Shared, vu: &mut Vu) {
@@ -98,9 +109,20 @@ pub async fn run_closed_user(
     exit: super::closed::ExitGuard,
 ) {
     let _exit = exit;
-    on_start(&shared, &mut vu).await;
+    let mut retry = ON_START_RETRY_FIRST;
+    let mut ready = on_start(&shared, &mut vu).await;
     let wait = shared.program.user_types[vu.user_type].wait;
     while !stop.is_stopped() {
+        if !ready {
+            vu.client.before_wait(retry);
+            tokio::select! {
+                _ = tokio::time::sleep(retry) => {}
+                _ = stop.stopped() => break,
+            }
+            retry = (retry * 2).min(ON_START_RETRY_MAX);
+            ready = on_start(&shared, &mut vu).await;
+            continue;
+        }
         if !claim_iteration(&shared) {
             break;
         }

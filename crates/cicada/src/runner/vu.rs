@@ -27,7 +27,7 @@ pub struct Vu {
     /// Reusable buffers for rendering.
     pub buf: String,
     pub scratch: String,
-    /// Whether `on_start` has run.
+    /// Whether `on_start` has run and succeeded.
     pub started: bool,
 }
 

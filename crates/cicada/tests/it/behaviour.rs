@@ -87,6 +87,66 @@ path = "/me"
     assert_eq!(row(&report, "POST", "/login").requests, 3);
 }
 
+/// A user whose login failed sends no task request without its token: it retries `on_start`
+/// (after 1 s) and only then runs its tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_on_start_is_retried_before_any_task() {
+    let state = Arc::new(AuthState::default());
+    let unauthorised = Arc::new(AtomicU64::new(0));
+    let seen_unauthorised = Arc::clone(&unauthorised);
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|State(s): State<Arc<AuthState>>| async move {
+                // The first two logins fail (one per user), later ones succeed.
+                let n = s.logins.fetch_add(1, Ordering::Relaxed);
+                if n < 2 {
+                    return Err(StatusCode::SERVICE_UNAVAILABLE);
+                }
+                Ok(axum::Json(
+                    serde_json::json!({ "access_token": format!("tok-{n}") }),
+                ))
+            }),
+        )
+        .route(
+            "/me",
+            get(move |headers: HeaderMap| async move {
+                let ok = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("Bearer tok-"));
+                if ok {
+                    StatusCode::OK
+                } else {
+                    seen_unauthorised.fetch_add(1, Ordering::Relaxed);
+                    StatusCode::UNAUTHORIZED
+                }
+            }),
+        )
+        .with_state(Arc::clone(&state));
+    let host = serve(app).await;
+    let toml = r#"
+[[users]]
+headers = { Authorization = "Bearer {{token}}" }
+
+[[users.on_start]]
+method = "POST"
+path = "/login"
+capture = { token = { json = "/access_token" } }
+
+[[users.tasks]]
+method = "GET"
+path = "/me"
+"#;
+    let report = run_toml(toml, &host, bounded(2, 10)).await;
+    assert_eq!(unauthorised.load(Ordering::Relaxed), 0);
+    assert_eq!(row(&report, "GET", "/me").requests, 10);
+    assert_eq!(row(&report, "GET", "/me").failures, 0);
+    let login = row(&report, "POST", "/login");
+    assert_eq!((login.requests, login.failures), (4, 2));
+    assert_eq!(state.logins.load(Ordering::Relaxed), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookies_are_kept_per_user() {
     let app = Router::new()
