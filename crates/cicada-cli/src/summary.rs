@@ -197,12 +197,35 @@ fn number(v: f64) -> String {
     }
 }
 
+/// `s` in at most `n` characters: a long name keeps its start and (mostly) its end, which is
+/// where request paths differ (`/api/v1/a…/{{agent_id}}/executions`).
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
+    let count = s.chars().count();
+    if count <= n {
+        return s.to_string();
+    }
+    let head = (n - 1) / 3;
+    let tail = n - 1 - head;
+    let mut t: String = s.chars().take(head).collect();
+    t.push('…');
+    t.extend(s.chars().skip(count - tail));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn long_names_keep_their_start_and_end() {
+        assert_eq!(truncate("/short", 32), "/short");
+        let a = truncate("/api/v1/agent-studio/agents/{{agent_id}}/executions", 32);
+        let b = truncate("/api/v1/agent-studio/agents/{{agent_id}}/metrics", 32);
+        assert_eq!(a.chars().count(), 32);
+        assert_eq!(a, "/api/v1/ag…agent_id}}/executions");
+        assert!(
+            b.ends_with("}}/metrics") && b.starts_with("/api/v1/ag…"),
+            "{b}"
+        );
     }
 }
