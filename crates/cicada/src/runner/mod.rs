@@ -8,6 +8,7 @@
 //! into one of a few stats shards (no lock shared by all users, no message per request); a
 //! collector drains the shards once a second and merges exactly.
 
+mod clock;
 mod closed;
 mod exec;
 mod machine;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::Shared;
+use super::clock::ArrivalClock;
 use super::spread::TypeSpread;
 use super::user::{StopSignal, iteration, on_start};
 use super::vu::Vu;
@@ -17,32 +18,6 @@ use crate::http::UserClient;
 
 /// An iteration starting later than this after its intended time counts as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(1);
-
-/// tokio's timer fires on whole milliseconds and rounds a deadline *up*, so sleeping until the
-/// intended start would make the average arrival ~1 ms late (and, timed from its intended start,
-/// charge that to the request's latency). The timer is asked for `EARLY` before the intended
-/// start instead, and the last stretch is waited by yielding to the runtime.
-const EARLY: Duration = Duration::from_millis(1);
-
-/// Wait until `at`, precisely to within a few µs; false if `stop` fired first. Costs at most
-/// about `EARLY` of yielding per call (other tasks keep running in between).
-async fn wait_until(at: Instant, stop: &tokio_util::sync::CancellationToken) -> bool {
-    if let Some(coarse) = at.checked_sub(EARLY)
-        && coarse > Instant::now()
-    {
-        tokio::select! {
-            _ = tokio::time::sleep_until(coarse.into()) => {}
-            _ = stop.cancelled() => return false,
-        }
-    }
-    while Instant::now() < at {
-        if stop.is_cancelled() {
-            return false;
-        }
-        tokio::task::yield_now().await;
-    }
-    !stop.is_cancelled()
-}
 
 /// Run the open model until the plan ends, the iteration bound is reached, or a stop.
 pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
@@ -56,6 +31,7 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
     let mut next_ns: u128 = 0;
     let run_time = shared.plan.run_time.map(|t| t.as_nanos());
     let mut scheduled = 0u64;
+    let clock = ArrivalClock::start();
     loop {
         if shared.stop.is_cancelled()
             || run_time.is_some_and(|t| next_ns >= t)
@@ -71,7 +47,7 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
             continue;
         }
         let intended = shared.start + offset;
-        if !wait_until(intended, &shared.stop).await {
+        if !clock.wait_until(intended, &shared.stop).await {
             break;
         }
         while running.try_join_next().is_some() {}
