@@ -7,14 +7,12 @@
 //! and 0 for the route that never touches the database. The negative control: the same load
 //! on dryad's default pool of 8 yields neither finding.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use cicada_report::RunReport;
 use cicada_report::analysis_model::{Finding, FindingKind, Severity};
 use cicada_report::model::RequestStats;
+use support::{Bins, Dryad, Scratch, bins, cicada_run, text};
 
 /// `/ready` pings the database through the pool; `/health` never touches it.
 const SCENARIO: &str = r#"
@@ -34,131 +32,25 @@ method = "GET"
 path = "/health"
 "#;
 
-fn target_dir() -> PathBuf {
-    // target/<profile>/deps/<test> -> target/<profile>
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
-}
-
-fn bin(name: &str) -> PathBuf {
-    let path = target_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace first (`cargo build -p dryad -p cicada-cli`)",
-        path.display()
-    );
-    path
-}
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("dryad-suite-db-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("pool.toml"), SCENARIO).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A dryad process, killed on drop.
-struct Dryad {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Dryad {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ready(base: &str) -> bool {
-    let url = cicada_analysis::http_get::HttpUrl::parse(&format!("{base}/ready")).unwrap();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(cicada_analysis::http_get::get_text(
-            &url,
-            Duration::from_secs(2),
-        ))
-        .is_ok()
-}
-
-fn start_dryad(scratch: &Scratch, pool_size: u32) -> Dryad {
-    let port = free_port();
-    let db = format!(
-        "sqlite://{}",
-        scratch.path(&format!("pool{pool_size}.db")).display()
-    );
-    let child = Command::new(bin("dryad"))
-        .args(["serve", "--database-url", &db])
-        .args(["--bind", &format!("127.0.0.1:{port}")])
-        .args(["--pool-size", &pool_size.to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dryad = Dryad {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready(&dryad.base) {
-        assert!(Instant::now() < deadline, "dryad never became ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    dryad
-}
-
-/// 8 users without think time for 8 s, scraping dryad's `/metrics`.
-fn run(scratch: &Scratch, dryad: &Dryad, name: &str) -> RunReport {
-    let json = scratch.path(&format!("{name}.json"));
-    let out = Command::new(bin("cicada"))
-        .arg("run")
-        .arg(scratch.path("pool.toml"))
-        .args(["-H", &dryad.base, "-u", "8", "-r", "8", "-t", "8s"])
-        .args(["--scrape", &format!("{}/metrics", dryad.base)])
-        .arg("--json")
-        .arg(&json)
-        .arg("--quiet")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+/// 8 users without think time for 8 s against dryad with a pool of `pool_size`, scraping its
+/// `/metrics`.
+fn run(bins: &Bins, scratch: &Scratch, pool_size: u32) -> RunReport {
+    let dryad = Dryad::start(bins, scratch, &[], &["--pool-size", &pool_size.to_string()]);
+    let out = cicada_run(
+        bins,
+        scratch,
+        &["-H", &dryad.base, "-u", "8", "-r", "8", "-t", "8s"],
+    )
+    .args(["--scrape", &format!("{}/metrics", dryad.base)])
+    .arg("--quiet")
+    .output()
+    .unwrap();
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "cicada failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        text(&out.stderr)
     );
-    RunReport::from_json(&std::fs::read_to_string(json).expect("report written"))
-        .expect("a valid report")
+    scratch.report()
 }
 
 fn row<'a>(report: &'a RunReport, name: &str) -> &'a RequestStats {
@@ -181,13 +73,11 @@ fn finding(report: &RunReport, kind: FindingKind) -> Option<&Finding> {
 
 #[test]
 fn a_one_connection_pool_is_found_and_a_normal_pool_is_not() {
-    let scratch = Scratch::new("findings");
+    let bins = bins();
+    let scratch = Scratch::new("db-findings", SCENARIO);
 
     // Tiny pool: every request queues for the one connection.
-    let tiny = {
-        let dryad = start_dryad(&scratch, 1);
-        run(&scratch, &dryad, "tiny")
-    };
+    let tiny = run(&bins, &scratch, 1);
     assert_eq!(tiny.aggregated.failures, 0, "{:?}", tiny.failures);
     let ready = row(&tiny, "/ready")
         .server_timing
@@ -226,10 +116,7 @@ fn a_one_connection_pool_is_found_and_a_normal_pool_is_not() {
     assert_eq!(db.severity, Severity::Critical);
 
     // The same load on dryad's default pool: no pool or database finding.
-    let normal = {
-        let dryad = start_dryad(&scratch, 8);
-        run(&scratch, &dryad, "normal")
-    };
+    let normal = run(&bins, &scratch, 8);
     assert_eq!(normal.aggregated.failures, 0);
     let ready = row(&normal, "/ready").server_timing.clone().unwrap();
     assert!(ready.db_share > 0.0, "{ready:?}");
