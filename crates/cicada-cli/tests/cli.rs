@@ -12,7 +12,10 @@ fn bin() -> &'static str {
 }
 
 async fn serve() -> String {
-    let app = Router::new().route("/x", get(|| async { "ok" }));
+    serve_app(Router::new().route("/x", get(|| async { "ok" }))).await
+}
+
+async fn serve_app(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -289,12 +292,9 @@ async fn summary_shows_the_targets_server_timing() {
         "/x",
         get(|| async { ([("server-timing", "pool;dur=1, db;dur=4, app;dur=5")], "ok") }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let host = serve_app(app).await;
     let dir = tempfile::tempdir().unwrap();
     let path = scenario(dir.path(), OK);
-    let host = format!("http://{addr}");
     let o = cicada(&[
         "run",
         path.to_str().unwrap(),
