@@ -16,6 +16,11 @@ use tokio_util::sync::CancellationToken;
 /// Waits shorter than this are yielded through instead of handed to the clock thread.
 const SPIN_BELOW: Duration = Duration::from_micros(100);
 
+/// The clock thread wakes the task this long before the instant: its own wake-up reaches the
+/// task ~0.1 ms after the kernel timer (50 µs timer slack, then the runtime thread's wake-up),
+/// and the rest is yielded through.
+const LEAD: Duration = Duration::from_micros(150);
+
 /// tokio's timer is asked for this long before the intended start when no clock thread runs.
 const EARLY: Duration = Duration::from_millis(1);
 
@@ -49,11 +54,11 @@ impl ArrivalClock {
     /// Wait until `at`; false if `stop` fired first.
     pub async fn wait_until(&self, at: Instant, stop: &CancellationToken) -> bool {
         let now = Instant::now();
-        if at > now + SPIN_BELOW
+        if at > now + LEAD + SPIN_BELOW
             && let Some(requests) = &self.requests
         {
             let (done, woken) = oneshot::channel();
-            if requests.send((at, done)).is_ok() {
+            if requests.send((at - LEAD, done)).is_ok() {
                 tokio::select! {
                     _ = woken => {}
                     _ = stop.cancelled() => return false,
