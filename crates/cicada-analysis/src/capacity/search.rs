@@ -214,6 +214,7 @@ impl CapacitySearch {
         } else {
             self.fail = Some(self.fail.map_or(load, |f| f.min(load)));
         }
+        let next = self.next_load(unit)?;
         if self.steps.len() >= self.config.max_steps {
             self.stop_reason = Some(format!(
                 "the step budget ({}) ran out before the search converged",
@@ -221,6 +222,12 @@ impl CapacitySearch {
             ));
             return None;
         }
+        Some(next)
+    }
+
+    /// The load the search would try next, or `None` (with the stop reason set) when it is
+    /// finished: converged, or at the maximum or minimum load.
+    fn next_load(&mut self, unit: &str) -> Option<f64> {
         let cfg = &self.config;
         match (self.pass, self.fail) {
             // Still doubling.
@@ -436,6 +443,32 @@ mod tests {
         let usl = r.usl.expect("usl fit");
         assert!((usl.sigma - 0.03).abs() < 1e-4, "{usl:?}");
         assert!(r.usl_error.is_none());
+    }
+
+    #[test]
+    fn converging_on_the_last_budgeted_step_is_converged_not_out_of_budget() {
+        let system = System {
+            capacity: 1000.0,
+            base_ms: 20.0,
+            error_knee: 2.0,
+        };
+        let cfg = CapacityConfig::users(10.0, 100_000.0, slos(&["p95<200ms"]));
+        let steps = run(&mut CapacitySearch::new(cfg.clone()).unwrap(), &system)
+            .steps
+            .len();
+        let exact = CapacityConfig {
+            max_steps: steps,
+            ..cfg.clone()
+        };
+        let r = run(&mut CapacitySearch::new(exact).unwrap(), &system);
+        assert_eq!(r.steps.len(), steps);
+        assert!(r.stop_reason.starts_with("converged"), "{}", r.stop_reason);
+        let short = CapacityConfig {
+            max_steps: steps - 1,
+            ..cfg
+        };
+        let r = run(&mut CapacitySearch::new(short).unwrap(), &system);
+        assert!(r.stop_reason.contains("step budget"), "{}", r.stop_reason);
     }
 
     #[test]

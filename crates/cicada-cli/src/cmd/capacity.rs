@@ -396,9 +396,9 @@ async fn drive(
         }
         if o.on_start_failures > 0 {
             notes.push(format!(
-                "{} on_start requests failed: those users run without what on_start set up \
-                 (e.g. a token) and may fail every later request; a lower --spawn-rate spreads \
-                 the logins",
+                "{} on_start requests failed: those users run no task until a retry of \
+                 on_start succeeds (1 s, 2 s, ... 30 s later), so the step ran with fewer active \
+                 users; a lower --spawn-rate spreads the logins",
                 o.on_start_failures
             ));
         }
