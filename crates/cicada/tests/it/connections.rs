@@ -8,7 +8,7 @@ use std::time::Duration;
 use cicada::scenario::LoadSpec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::util::run_toml;
+use crate::util::{next_request, run_toml};
 
 /// Answers `200 ok` to every request; closes after each response when `close_each`.
 /// Returns the URL and the number of accepted connections.
@@ -22,27 +22,16 @@ async fn raw_keepalive_server(close_each: bool) -> (String, Arc<AtomicU64>) {
             count.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 2048];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
+                while next_request(&mut sock, &mut buf).await {
+                    if sock
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
-                    buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        if sock
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        if close_each {
-                            return;
-                        }
+                    if close_each {
+                        return;
                     }
                 }
             });

@@ -12,10 +12,10 @@ use cicada::scenario::LoadSpec;
 use cicada::target::Target;
 use http::HeaderValue;
 use http_body_util::Full;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::util::run_toml;
+use crate::util::{next_request, run_toml};
 
 /// What the test server does after each response.
 #[derive(Clone, Copy)]
@@ -41,31 +41,20 @@ async fn server(after: After) -> (String, Arc<AtomicU64>, Arc<Notify>) {
             let junk_signal = Arc::clone(&junk_signal);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 2048];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
+                while next_request(&mut sock, &mut buf).await {
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if sock.write_all(answer).await.is_err() {
                         return;
                     }
-                    buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                        if sock.write_all(answer).await.is_err() {
-                            return;
-                        }
-                        match after {
-                            After::KeepOpen => {}
-                            After::Close => return,
-                            After::Junk => {
-                                tokio::time::sleep(Duration::from_millis(20)).await;
-                                if sock.write_all(b"junk").await.is_err() {
-                                    return;
-                                }
-                                junk_signal.notify_one();
+                    match after {
+                        After::KeepOpen => {}
+                        After::Close => return,
+                        After::Junk => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            if sock.write_all(b"junk").await.is_err() {
+                                return;
                             }
+                            junk_signal.notify_one();
                         }
                     }
                 }

@@ -10,7 +10,9 @@ use cicada::target::Target;
 use cicada_report::model::FailureKind;
 use http::HeaderValue;
 use http_body_util::Full;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+use crate::util::next_request;
 
 /// Answers the first request on each connection at once and never answers the second.
 async fn stalls_on_second_request() -> String {
@@ -20,26 +22,15 @@ async fn stalls_on_second_request() -> String {
         while let Ok((mut sock, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 2048];
                 let mut answered = 0;
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        if answered == 0 {
-                            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                            if sock.write_all(ok).await.is_err() {
-                                return;
-                            }
+                while next_request(&mut sock, &mut buf).await {
+                    if answered == 0 {
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if sock.write_all(ok).await.is_err() {
+                            return;
                         }
-                        answered += 1;
                     }
+                    answered += 1;
                 }
             });
         }

@@ -58,3 +58,20 @@ pub fn row<'a>(
         .find(|r| r.method == method && r.name == name)
         .unwrap_or_else(|| panic!("no row {method} {name}"))
 }
+
+/// Read from `sock` until `buf` holds a whole request head (the raw test servers' requests have
+/// no body) and take it out of `buf`; `false` once the peer closed or the read failed.
+pub async fn next_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 2048];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            return true;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
