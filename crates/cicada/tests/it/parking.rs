@@ -6,16 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use cicada::http::{ClientSettings, PARK_AFTER, UserClient};
+use cicada::http::{PARK_AFTER, UserClient};
 use cicada::scenario::LoadSpec;
-use cicada::target::Target;
-use http::HeaderValue;
-use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::util::{next_request, run_toml};
+use crate::util::{get, next_request, run_toml, user_client};
 
 /// What the test server does after each response.
 #[derive(Clone, Copy)]
@@ -72,30 +68,8 @@ async fn junk_arrived(junk_sent: &Notify) {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
-fn client(url: &str) -> UserClient {
-    let target = Target::parse(url).unwrap();
-    let addr = format!("{}:{}", target.host, target.port).parse().unwrap();
-    let host_header = HeaderValue::from_str(&target.authority).unwrap();
-    UserClient::new(Arc::new(ClientSettings {
-        target,
-        addr,
-        host_header,
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(5),
-        max_connection_lifetime: None,
-        tls: None,
-    }))
-}
-
-fn get() -> http::Request<Full<Bytes>> {
-    http::Request::builder()
-        .uri("/x")
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-}
-
 async fn ok(c: &mut UserClient) {
-    let response = c.send(get(), true).await.expect("request succeeds");
+    let response = c.send(get("/x"), true).await.expect("request succeeds");
     assert_eq!(response.status, 200);
     assert_eq!(response.body.as_deref(), Some(&b"ok"[..]));
 }
@@ -103,7 +77,7 @@ async fn ok(c: &mut UserClient) {
 #[tokio::test]
 async fn a_parked_connection_carries_the_next_request() {
     let (url, accepted, _) = server(After::KeepOpen).await;
-    let mut c = client(&url);
+    let mut c = user_client(&url, Duration::from_secs(5));
     for _ in 0..5 {
         ok(&mut c).await;
         c.before_wait(PARK_AFTER);
@@ -115,7 +89,7 @@ async fn a_parked_connection_carries_the_next_request() {
 #[tokio::test]
 async fn short_waits_keep_the_connection_active() {
     let (url, accepted, _) = server(After::KeepOpen).await;
-    let mut c = client(&url);
+    let mut c = user_client(&url, Duration::from_secs(5));
     for _ in 0..5 {
         ok(&mut c).await;
         c.before_wait(PARK_AFTER - Duration::from_millis(1));
@@ -127,7 +101,7 @@ async fn short_waits_keep_the_connection_active() {
 #[tokio::test]
 async fn a_server_closing_a_parked_connection_costs_a_new_one_not_a_failure() {
     let (url, accepted, _) = server(After::Close).await;
-    let mut c = client(&url);
+    let mut c = user_client(&url, Duration::from_secs(5));
     for _ in 0..4 {
         ok(&mut c).await;
         c.before_wait(PARK_AFTER);
@@ -140,7 +114,7 @@ async fn a_server_closing_a_parked_connection_costs_a_new_one_not_a_failure() {
 #[tokio::test]
 async fn bytes_arriving_on_a_parked_connection_close_it() {
     let (url, accepted, junk_sent) = server(After::Junk).await;
-    let mut c = client(&url);
+    let mut c = user_client(&url, Duration::from_secs(5));
     for _ in 0..3 {
         ok(&mut c).await;
         c.before_wait(PARK_AFTER);
@@ -154,7 +128,7 @@ async fn bytes_arriving_on_a_parked_connection_close_it() {
 #[tokio::test]
 async fn bytes_arriving_before_parking_close_the_connection() {
     let (url, accepted, junk_sent) = server(After::Junk).await;
-    let mut c = client(&url);
+    let mut c = user_client(&url, Duration::from_secs(5));
     ok(&mut c).await;
     junk_arrived(&junk_sent).await;
     c.before_wait(PARK_AFTER);

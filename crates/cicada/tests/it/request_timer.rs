@@ -1,18 +1,12 @@
 //! The per-user request timer: it is kept between requests and re-armed only when it fires
 //! early, so each request still times out exactly its own timeout after it started.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use cicada::http::{ClientSettings, UserClient};
-use cicada::target::Target;
 use cicada_report::model::FailureKind;
-use http::HeaderValue;
-use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 
-use crate::util::next_request;
+use crate::util::{get, next_request, user_client};
 
 /// Answers the first request on each connection at once and never answers the second.
 async fn stalls_on_second_request() -> String {
@@ -38,38 +32,18 @@ async fn stalls_on_second_request() -> String {
     format!("http://{addr}")
 }
 
-fn client(url: &str, timeout: Duration) -> UserClient {
-    let target = Target::parse(url).unwrap();
-    let addr = format!("{}:{}", target.host, target.port).parse().unwrap();
-    let host_header = HeaderValue::from_str(&target.authority).unwrap();
-    UserClient::new(Arc::new(ClientSettings {
-        target,
-        addr,
-        host_header,
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: timeout,
-        max_connection_lifetime: None,
-        tls: None,
-    }))
-}
-
-fn get() -> http::Request<Full<Bytes>> {
-    http::Request::builder()
-        .uri("/")
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn each_request_gets_its_whole_timeout_after_an_earlier_one() {
     let url = stalls_on_second_request().await;
-    let mut c = client(&url, Duration::from_millis(400));
-    c.send(get(), false).await.expect("first request answered");
+    let mut c = user_client(&url, Duration::from_millis(400));
+    c.send(get("/"), false)
+        .await
+        .expect("first request answered");
     // The timer armed by the first request would fire 200 ms into the second one.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let failure = c
-        .send(get(), false)
+        .send(get("/"), false)
         .await
         .expect_err("second request stalls");
     let took = started.elapsed();
@@ -80,5 +54,7 @@ async fn each_request_gets_its_whole_timeout_after_an_earlier_one() {
         "timed out after {took:?}"
     );
     // And the next request (a fresh connection) is answered and timed normally.
-    c.send(get(), false).await.expect("third request answered");
+    c.send(get("/"), false)
+        .await
+        .expect("third request answered");
 }
