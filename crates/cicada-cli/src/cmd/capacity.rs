@@ -274,14 +274,7 @@ pub fn capacity(args: CapacityArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let (rt, workers) = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    rt.block_on(run_async(args, plan, workers))
+    super::block_on(|workers| run_async(args, plan, workers))
 }
 
 async fn run_async(args: CapacityArgs, plan: Plan, workers: usize) -> i32 {

@@ -54,6 +54,21 @@ pub fn launch_options(scenario: &std::path::Path, load: &LoadArgs) -> LaunchOpti
     }
 }
 
+/// Run `command` (given the number of runtime workers) on a fresh [`runtime`] and return its
+/// exit code; a runtime that cannot start is an internal error.
+pub fn block_on<F>(command: impl FnOnce(usize) -> F) -> i32
+where
+    F: std::future::Future<Output = i32>,
+{
+    match runtime() {
+        Ok((rt, workers)) => rt.block_on(command(workers)),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            crate::exit::INTERNAL
+        }
+    }
+}
+
 /// Build the runtime: one worker per core available to the process (its CPU affinity counts),
 /// and with a single core the current-thread scheduler, which skips cross-thread work stealing.
 pub fn runtime() -> std::io::Result<(tokio::runtime::Runtime, usize)> {

@@ -23,14 +23,7 @@ pub fn run(args: RunArgs) -> i32 {
     options.stop_timeout = args.stop_timeout;
     options.allow_unreachable = args.allow_unreachable;
     options.insecure = args.insecure;
-    let (rt, workers) = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    rt.block_on(run_async(args, options, workers))
+    super::block_on(|workers| run_async(args, options, workers))
 }
 
 async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
