@@ -34,7 +34,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 pub use output::OutputLog;
-pub use ready::{ReadyUrl, ReadyUrlError};
+pub use ready::{ProbeError, ReadyUrl, ReadyUrlError};
 
 /// How to start and stop a target.
 #[derive(Debug, Clone)]

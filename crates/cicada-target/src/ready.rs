@@ -1,4 +1,4 @@
-//! The readiness probe: a plain HTTP/1.1 GET on loopback, answered by a status code.
+//! The readiness probe: an HTTP/1.1 GET (hyper) on loopback, answered by a status code.
 //!
 //! A managed target is local by definition, so the readiness URL must name a loopback address
 //! (`127.0.0.0/8`, `::1` or `localhost`) over `http://`.
@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// A parsed `http://HOST:PORT/PATH` readiness URL on loopback.
@@ -96,8 +98,8 @@ pub enum ProbeError {
     Io(#[from] std::io::Error),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("not an HTTP response")]
-    NotHttp,
+    #[error("not an HTTP response: {0}")]
+    Http(#[from] hyper::Error),
 }
 
 impl ReadyUrl {
@@ -109,40 +111,29 @@ impl ReadyUrl {
     }
 
     async fn probe_inner(&self) -> Result<u16, ProbeError> {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let mut stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: cicada\r\nConnection: close\r\n\r\n",
-            self.path, host, self.port
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut head = Vec::with_capacity(64);
-        let mut byte = [0u8; 256];
-        while !head.contains(&b'\n') && head.len() < 1024 {
-            let n = stream.read(&mut byte).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&byte[..n]);
-        }
-        parse_status_line(&head).ok_or(ProbeError::NotHttp)
+        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let request = http::Request::get(self.path.as_str())
+            .header(http::header::HOST, self.authority())
+            .header(http::header::USER_AGENT, "cicada")
+            .header(http::header::CONNECTION, "close")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let driver = tokio::spawn(connection);
+        // The status is all a probe needs: the connection is dropped with the body unread.
+        let status = sender.send_request(request).await.map(|r| r.status());
+        driver.abort();
+        Ok(status?.as_u16())
     }
-}
 
-fn parse_status_line(head: &[u8]) -> Option<u16> {
-    let line = head.split(|&b| b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_whitespace();
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
-    let code = parts.next()?.parse().ok()?;
-    Some(code)
 }
 
 #[cfg(test)]
@@ -178,16 +169,5 @@ mod tests {
         ] {
             assert!(bad.parse::<ReadyUrl>().is_err(), "{bad} should be rejected");
         }
-    }
-
-    #[test]
-    fn status_line_parsing() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(
-            parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\n"),
-            Some(503)
-        );
-        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
-        assert_eq!(parse_status_line(b""), None);
     }
 }

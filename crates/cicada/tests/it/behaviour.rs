@@ -69,6 +69,7 @@ user = "alice"
 
 [[users]]
 headers = { Authorization = "Bearer {{token}}" }
+wait = { constant = "50ms" }
 
 [[users.on_start]]
 method = "POST"
@@ -80,6 +81,8 @@ capture = { token = { json = "/access_token" } }
 method = "GET"
 path = "/me"
 "#;
+    // The 30 iterations are shared by the 3 users; the wait keeps the first user from using them
+    // all up before the others have logged in on a busy machine.
     let report = run_toml(toml, &host, bounded(3, 30)).await;
     assert_eq!(state.logins.load(Ordering::Relaxed), 3);
     assert_eq!(state.authorised.load(Ordering::Relaxed), 30);
