@@ -29,7 +29,7 @@ pub struct DbArgs {
     /// sqlite://FILE (created and migrated on first start) or postgres://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://dryad.db")]
     pub database_url: String,
-    /// Most connections in the pool.
+    /// Most connections in the API's pool (HTTP request handlers).
     #[arg(long, default_value_t = 8)]
     pub pool_size: u32,
 }
@@ -67,6 +67,11 @@ pub struct ServeArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub hash: HashArgs,
+    /// Most connections in the workers' pool (claiming, lease recovery, finishing executions),
+    /// separate from --pool-size so busy workers cannot starve the API. Default: 4 on
+    /// PostgreSQL, 2 on SQLite (where every write goes through one writer connection anyway).
+    #[arg(long)]
+    pub worker_pool_size: Option<u32>,
     /// Password hashes running at once (default: cores - 1, at least 1).
     #[arg(long)]
     pub hash_concurrency: Option<usize>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::auth::HashParams;
 use crate::cli::{DbArgs, HashArgs, LatencyKind, SeedArgs, ServeArgs};
-use crate::db::Backend;
+use crate::db::{Backend, PoolSizes};
 use crate::runtime::{AgentConfig, AutoscaleConfig, LatencyModel};
 
 /// A flag value that cannot work, with what to do instead.
@@ -36,7 +36,9 @@ fn secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
 pub struct DbConfig {
     /// Connection URL.
     pub url: String,
-    /// Pool maximum.
+    /// The backend the URL names.
+    pub backend: Backend,
+    /// The API pool's maximum.
     pub pool_size: u32,
 }
 
@@ -44,12 +46,14 @@ impl TryFrom<&DbArgs> for DbConfig {
     type Error = ConfigError;
 
     fn try_from(a: &DbArgs) -> Result<Self, ConfigError> {
-        Backend::from_url(&a.database_url).map_err(|e| bad("database-url", e.to_string()))?;
+        let backend =
+            Backend::from_url(&a.database_url).map_err(|e| bad("database-url", e.to_string()))?;
         if a.pool_size == 0 {
             return Err(bad("pool-size", "must be at least 1"));
         }
         Ok(DbConfig {
             url: a.database_url.clone(),
+            backend,
             pool_size: a.pool_size,
         })
     }
@@ -72,6 +76,8 @@ pub struct ServeConfig {
     pub bind: SocketAddr,
     /// Database.
     pub db: DbConfig,
+    /// The workers' pool maximum (`--worker-pool-size`, else the backend's default).
+    pub worker_pool_size: u32,
     /// argon2id cost of the dummy hash (real hashes carry their own).
     pub hash: HashParams,
     /// Concurrent hashes.
@@ -95,6 +101,15 @@ impl TryFrom<&ServeArgs> for ServeConfig {
 
     fn try_from(a: &ServeArgs) -> Result<Self, ConfigError> {
         let db = DbConfig::try_from(&a.db)?;
+        let worker_pool_size = a
+            .worker_pool_size
+            .unwrap_or(db.backend.default_worker_pool_size());
+        if worker_pool_size == 0 {
+            return Err(bad(
+                "worker-pool-size",
+                "must be at least 1 (the workers need a connection to claim executions)",
+            ));
+        }
         if a.workers_min == 0 {
             return Err(bad("workers-min", "must be at least 1"));
         }
@@ -155,6 +170,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
         Ok(ServeConfig {
             bind: a.bind,
             db,
+            worker_pool_size,
             hash: HashParams::from(&a.hash),
             hash_concurrency,
             jwt_secret: a.jwt_secret.clone().filter(|s| !s.is_empty()),
@@ -175,6 +191,16 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             lease,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
         })
+    }
+}
+
+impl ServeConfig {
+    /// Both pools' maximum sizes.
+    pub fn pool_sizes(&self) -> PoolSizes {
+        PoolSizes {
+            api: self.db.pool_size,
+            worker: self.worker_pool_size,
+        }
     }
 }
 
@@ -271,6 +297,38 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(c.autoscale.min, 2);
         assert_eq!(c.agent.failure_ratio, 0.02);
+        assert_eq!((c.db.pool_size, c.worker_pool_size), (8, 2));
+        let pg = serve(&["--database-url", "postgres://u@h/db"]).unwrap();
+        assert_eq!(pg.pool_sizes(), PoolSizes { api: 8, worker: 4 });
+    }
+
+    #[test]
+    fn worker_pool_size_is_its_own_flag() {
+        let c = serve(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--pool-size",
+            "1",
+            "--worker-pool-size",
+            "16",
+        ])
+        .unwrap();
+        assert_eq!(c.pool_sizes(), PoolSizes { api: 1, worker: 16 });
+        let e = serve(&["--database-url", "sqlite://x.db", "--worker-pool-size", "0"]).unwrap_err();
+        assert_eq!(e.flag, "worker-pool-size");
+        assert!(
+            e.to_string()
+                .starts_with("--worker-pool-size: must be at least 1"),
+            "{e}"
+        );
+        // Not a number, negative or beyond u32: clap refuses before validation.
+        for v in ["-1", "four", "4294967296", ""] {
+            let flag = format!("--worker-pool-size={v}");
+            let err = Cli::try_parse_from(["dryad", "serve", &flag])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--worker-pool-size"), "{v:?}: {err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! DRYAD: the agent-studio API that the load tests exercise.
 //!
-//! An axum service over SQLite (default, WAL mode) or PostgreSQL through one sqlx pool:
+//! An axum service over SQLite (default, WAL mode) or PostgreSQL through two sqlx pools (the
+//! API's, and the workers' so that busy workers cannot starve the API):
 //! argon2id logins that issue HS256 tokens; agent executions accepted into a durable queue in
 //! the database and run by an autoscaled pool of workers driving a simulated agent; an agent's
 //! history paged newest first; per-agent aggregates; `/health`, `/ready`, Prometheus
@@ -12,10 +13,11 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use tower::ServiceExt as _;
-//! use dryad::{app, AppState, auth::{HashParams, PasswordHasher, TokenKeys}, db::Db, metrics::Metrics};
+//! use dryad::{app, AppState, auth::{HashParams, PasswordHasher, TokenKeys}, metrics::Metrics};
+//! use dryad::db::{Db, PoolSizes};
 //!
 //! let metrics = Arc::new(Metrics::new());
-//! let db = Db::connect("sqlite://demo.db", 4, metrics.clone()).await?;
+//! let db = Db::connect("sqlite://demo.db", PoolSizes { api: 4, worker: 2 }, metrics.clone()).await?;
 //! let tokens = TokenKeys::new(b"secret", std::time::Duration::from_secs(3600));
 //! let hasher = PasswordHasher::new(HashParams::OWASP, 1)?;
 //! let state = AppState::new(db, tokens, hasher, metrics);

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::{PasswordError, PasswordHasher};
 use crate::config::SeedConfig;
-use crate::db::{Backend, Db, DbError, users};
+use crate::db::{Backend, Db, DbError, PoolSizes, users};
 use crate::metrics::Metrics;
 use crate::model::{Status, now_millis};
 use crate::runtime::agent::standard_normal;
@@ -235,7 +235,8 @@ async fn insert_rows(
 /// Seeds the database described by `cfg`.
 pub async fn seed(cfg: &SeedConfig) -> Result<SeedReport, SeedError> {
     let started = Instant::now();
-    let db = Db::connect(&cfg.db.url, 2, Arc::new(Metrics::new())).await?;
+    let sizes = PoolSizes { api: 2, worker: 1 };
+    let db = Db::connect(&cfg.db.url, sizes, Arc::new(Metrics::new())).await?;
     let hasher = {
         let params = cfg.hash;
         tokio::task::spawn_blocking(move || PasswordHasher::new(params, 2))

@@ -33,7 +33,7 @@ pub enum ServeError {
 /// Opens the database and assembles the handlers' state.
 pub async fn build_state(cfg: &ServeConfig) -> Result<AppState, ServeError> {
     let metrics = Arc::new(Metrics::new());
-    let db = Db::connect(&cfg.db.url, cfg.db.pool_size, metrics.clone()).await?;
+    let db = Db::connect(&cfg.db.url, cfg.pool_sizes(), metrics.clone()).await?;
     let secret = match &cfg.jwt_secret {
         Some(s) => s.as_bytes().to_vec(),
         None => {
@@ -53,10 +53,10 @@ pub async fn build_state(cfg: &ServeConfig) -> Result<AppState, ServeError> {
     Ok(AppState::new(db, tokens, hasher, metrics))
 }
 
-/// The worker context for a state and config.
+/// The worker context for a state and config: the workers draw from their own pool.
 pub fn worker_context(state: &AppState, cfg: &ServeConfig) -> WorkerContext {
     WorkerContext {
-        db: state.db.clone(),
+        db: state.db.for_workers(),
         metrics: state.metrics.clone(),
         wakeup: state.queue_wakeup.clone(),
         agent: cfg.agent,
@@ -75,6 +75,7 @@ pub async fn run(
     tracing::info!(
         backend = ?state.db.backend(),
         pool_size = cfg.db.pool_size,
+        worker_pool_size = cfg.worker_pool_size,
         workers_min = cfg.autoscale.min,
         workers_max = cfg.autoscale.max,
         "dryad starting"

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 fn workers(app: &TestApp, failure_ratio: f64) -> WorkerContext {
     WorkerContext {
-        db: app.state.db.clone(),
+        db: app.state.db.for_workers(),
         metrics: app.state.metrics.clone(),
         wakeup: app.state.queue_wakeup.clone(),
         agent: AgentConfig {

@@ -4,47 +4,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::TestApp;
+use common::server::{Server, request, start};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-
-const SECRET: &str = "restart-test-secret";
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-async fn start(url: &str, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dryad"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", url])
-        .args(["--poll-interval-ms", "50", "--autoscale-interval-ms", "200"])
-        .args(extra)
-        .env("DRYAD_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn dryad");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("dryad did not start in time")
-        .unwrap()
-        .expect("dryad exited before listening");
-    let addr = line
-        .strip_prefix("dryad listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, addr }
-}
+use tokio::process::Command;
 
 /// One HTTP/1.1 request over a fresh connection; returns (status, JSON body).
 async fn http(
@@ -54,30 +19,8 @@ async fn http(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let body = body.map(ToString::to_string).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let json = text
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
+    let reply = request(addr, method, path, token, body).await;
+    (reply.status, reply.json())
 }
 
 async fn login(addr: &str) -> String {

@@ -114,9 +114,18 @@ fn pool_wait(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<PoolWait
             series = input.series(selector, |s| *s == SeriesStat::Mean);
             stat = "mean";
         }
+        // A target with several pools (labels such as dryad's `pool="api"|"worker"`): each
+        // wait series counts only while its own pool was full, when its gauges are known.
+        let full = pools_full(input, cfg);
         for s in &series {
+            let own = full.as_ref().and_then(|f| f.get(&pool_key(&s.labels)));
+            let name = series_name(s);
             for p in &s.points {
-                note(p.elapsed_s.round() as u64, p.value * 1000.0, &s.name);
+                let second = p.elapsed_s.round() as u64;
+                if own.is_some_and(|own| !own.iter().any(|f| f.abs_diff(second) <= 1)) {
+                    continue;
+                }
+                note(second, p.value * 1000.0, &name);
             }
         }
         stat
@@ -188,9 +197,46 @@ fn most_database_bound_row(input: &FindingsInput<'_>) -> Option<(String, [f64; 4
         .max_by(|a, b| (a.1[0] + a.1[1]).total_cmp(&(b.1[0] + b.1[1])))
 }
 
-/// Seconds in which connections in use reached 95 % of the pool's maximum.
+/// A pool among the scraped series: its labels without `state` (`{}` for a single pool,
+/// `{pool="api"}` for one of dryad's).
+type PoolKey = BTreeMap<String, String>;
+
+fn pool_key(labels: &BTreeMap<String, String>) -> PoolKey {
+    labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "state")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `name` or `name{k="v",…}`.
+fn series_name(s: &MetricSeries) -> String {
+    if s.labels.is_empty() {
+        return s.name.clone();
+    }
+    let labels: Vec<String> = s
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    format!("{}{{{}}}", s.name, labels.join(","))
+}
+
+/// Seconds in which connections in use reached 95 % of the pool's maximum, any pool.
 /// `None` when the target exposes no pair of in-use and maximum gauges to compare.
 fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Vec<u64>> {
+    let mut all: Vec<u64> = pools_full(input, cfg)?.into_values().flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    Some(all)
+}
+
+/// Per pool, the seconds in which its connections in use reached 95 % of its maximum.
+/// `None` when the target exposes no pair of in-use and maximum gauges to compare.
+fn pools_full(
+    input: &FindingsInput<'_>,
+    cfg: &FindingsConfig,
+) -> Option<BTreeMap<PoolKey, Vec<u64>>> {
     let in_use: Vec<&MetricSeries> = input
         .series(cfg.metrics.pool_in_use.as_ref(), |s| {
             *s == SeriesStat::Gauge
@@ -203,29 +249,33 @@ fn pool_full(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Vec<u64>
         })
         .collect();
     let max = input.series(cfg.metrics.pool_max.as_ref(), |s| *s == SeriesStat::Gauge);
-    let mut out = Vec::new();
+    let mut out: BTreeMap<PoolKey, Vec<u64>> = BTreeMap::new();
     let mut paired = false;
     for u in &in_use {
-        // Pair with the max gauge of the same labels, else the only one.
+        // Pair with the max gauge of the same pool (labels but `state`), else the only one.
+        let key = pool_key(&u.labels);
         let Some(m) = max
             .iter()
-            .find(|m| m.labels == u.labels)
+            .find(|m| pool_key(&m.labels) == key)
             .or_else(|| (max.len() == 1).then(|| &max[0]))
         else {
             continue;
         };
         paired = true;
+        let seconds = out.entry(key).or_default();
         for p in &u.points {
             if let Some(limit) = m.points.iter().find(|q| q.elapsed_s == p.elapsed_s)
                 && limit.value > 0.0
                 && p.value >= 0.95 * limit.value
             {
-                out.push(p.elapsed_s.round() as u64);
+                seconds.push(p.elapsed_s.round() as u64);
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
+    for seconds in out.values_mut() {
+        seconds.sort_unstable();
+        seconds.dedup();
+    }
     paired.then_some(out)
 }
 
@@ -367,9 +417,11 @@ pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
 
 pub fn pool_saturated(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
     let wait = pool_wait(input, cfg);
+    let by_pool = pools_full(input, cfg).unwrap_or_default();
     let full = pool_full(input, cfg).unwrap_or_default();
     let wait_seconds = wait.as_ref().map_or(0, |w| w.seconds.len());
-    if wait_seconds < MIN_POOL_SECONDS && full.len() < MIN_POOL_SECONDS {
+    let most_full = by_pool.values().map(Vec::len).max().unwrap_or(0);
+    if wait_seconds < MIN_POOL_SECONDS && most_full < MIN_POOL_SECONDS {
         return None;
     }
     let mut all: Vec<u64> = wait
@@ -419,14 +471,27 @@ pub fn pool_saturated(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
             num(wait.share * 100.0, 0)
         ));
     }
-    if full.len() >= MIN_POOL_SECONDS {
+    for (pool, seconds) in &by_pool {
+        if seconds.len() < MIN_POOL_SECONDS {
+            continue;
+        }
+        // Name the pool when the target has several (dryad: `pool="api"`, `pool="worker"`).
+        let which = if pool.is_empty() {
+            String::new()
+        } else {
+            let labels: Vec<String> = pool.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            format!(" ({})", labels.join(","))
+        };
         evidence.push(ev(
-            "seconds with every connection in use",
-            full.len() as f64,
+            &format!("seconds with every connection in use{which}"),
+            seconds.len() as f64,
             "s",
             Some(w),
         ));
-        parts.push(format!("every connection was in use in {} s", full.len()));
+        parts.push(format!(
+            "every connection{which} was in use in {} s",
+            seconds.len()
+        ));
     }
     Some(Finding {
         kind: FindingKind::ConnectionPoolSaturated,
@@ -746,27 +811,46 @@ mod dryad_exposition {
     use crate::prom::{MetricSelector, SeriesAccumulator, parse_text};
 
     fn dryad_metrics(t: u64) -> String {
-        // From 20 s on every connection is in use and acquisitions wait 50–100 ms.
+        // From 20 s on every connection of the API pool is in use and its acquisitions wait
+        // 50–100 ms. The workers' pool is never full, and its acquisitions always wait
+        // 0.5–1 s (64 workers on 4 connections): waits the API's requests never see.
         let saturated = t >= 20;
         let (in_use, idle) = if saturated { (8, 0) } else { (3, 5) };
         let n = t * 100;
         let slow = if saturated { (t - 19) * 100 } else { 0 };
-        format!(
-            "# HELP dryad_db_pool_max_connections Configured pool maximum.\n\
-             # TYPE dryad_db_pool_max_connections gauge\ndryad_db_pool_max_connections 8\n\
-             # TYPE dryad_db_pool_connections gauge\n\
-             dryad_db_pool_connections{{state=\"in_use\"}} {in_use}\n\
-             dryad_db_pool_connections{{state=\"idle\"}} {idle}\n\
-             # TYPE dryad_db_pool_acquire_wait_seconds histogram\n\
-             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"0.001\"}} {}\n\
-             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"0.05\"}} {}\n\
-             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"0.1\"}} {n}\n\
-             dryad_db_pool_acquire_wait_seconds_bucket{{le=\"+Inf\"}} {n}\n\
-             dryad_db_pool_acquire_wait_seconds_sum 0\n\
-             dryad_db_pool_acquire_wait_seconds_count {n}\n\
-             # TYPE dryad_queue_depth gauge\ndryad_queue_depth 0\n",
+        let api = format!(
+            "dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"api\",le=\"0.001\"}} {}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"api\",le=\"0.05\"}} {}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"api\",le=\"0.1\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"api\",le=\"1\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"api\",le=\"+Inf\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_sum{{pool=\"api\"}} 0\n\
+             dryad_db_pool_acquire_wait_seconds_count{{pool=\"api\"}} {n}\n",
             n - slow,
             n - slow
+        );
+        let worker = format!(
+            "dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"worker\",le=\"0.001\"}} 0\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"worker\",le=\"0.05\"}} 0\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"worker\",le=\"0.1\"}} 0\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"worker\",le=\"1\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_bucket{{pool=\"worker\",le=\"+Inf\"}} {n}\n\
+             dryad_db_pool_acquire_wait_seconds_sum{{pool=\"worker\"}} 0\n\
+             dryad_db_pool_acquire_wait_seconds_count{{pool=\"worker\"}} {n}\n"
+        );
+        format!(
+            "# HELP dryad_db_pool_max_connections Configured pool maximum.\n\
+             # TYPE dryad_db_pool_max_connections gauge\n\
+             dryad_db_pool_max_connections{{pool=\"api\"}} 8\n\
+             dryad_db_pool_max_connections{{pool=\"worker\"}} 4\n\
+             # TYPE dryad_db_pool_connections gauge\n\
+             dryad_db_pool_connections{{pool=\"api\",state=\"in_use\"}} {in_use}\n\
+             dryad_db_pool_connections{{pool=\"api\",state=\"idle\"}} {idle}\n\
+             dryad_db_pool_connections{{pool=\"worker\",state=\"in_use\"}} 2\n\
+             dryad_db_pool_connections{{pool=\"worker\",state=\"idle\"}} 2\n\
+             # TYPE dryad_db_pool_acquire_wait_seconds histogram\n\
+             {api}{worker}\
+             # TYPE dryad_queue_depth gauge\ndryad_queue_depth 0\n"
         )
     }
 
@@ -785,13 +869,21 @@ mod dryad_exposition {
         let mut input = FindingsInput::new(&report);
         input.scraped = Some(&scraped);
         let f = pool_saturated(&input, &FindingsConfig::default()).expect("pool finding");
-        // Full from 20 s (21 samples), waits in the (50, 100] ms bucket from 20 s.
+        // The API pool full from 20 s (21 samples), its waits in the (50, 100] ms bucket from
+        // 20 s; the workers' longer waits do not count, their pool was never full.
         assert!(
-            f.summary.contains("every connection was in use in 21 s"),
+            f.summary
+                .contains("every connection (pool=\"api\") was in use in 21 s"),
             "{}",
             f.summary
         );
-        assert!(f.summary.contains("took up to 97.5 ms"), "{}", f.summary);
+        assert!(
+            f.summary.contains(
+                "took up to 97.5 ms (dryad_db_pool_acquire_wait_seconds{pool=\"api\"} p95"
+            ),
+            "{}",
+            f.summary
+        );
         assert_eq!(f.window, Some(TimeWindow::new(19.0, 40.0)));
         let db = database_bound(&input, &FindingsConfig::default()).expect("database finding");
         assert!(

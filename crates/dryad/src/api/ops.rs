@@ -8,7 +8,6 @@ use utoipa::OpenApi as _;
 
 use crate::api::openapi::ApiDoc;
 use crate::error::ApiError;
-use crate::metrics::PoolReading;
 use crate::model::{ErrorBody, HealthResponse};
 use crate::state::AppState;
 use crate::timing::RequestTiming;
@@ -46,15 +45,9 @@ pub async fn ready(
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let pool = state.db.pool();
-    let reading = PoolReading {
-        max: state.db.max_connections(),
-        size: pool.size(),
-        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-    };
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(reading),
+        state.metrics.render(&state.db.readings()),
     )
 }
 

@@ -1,5 +1,10 @@
-//! The database: one connection pool over SQLite or PostgreSQL (chosen by the URL), embedded
+//! The database: two connection pools over SQLite or PostgreSQL (chosen by the URL), embedded
 //! migrations per backend, and the queries the service runs.
+//!
+//! The API's requests and the agent runtime's workers draw from separate pools ([`PoolRole`]),
+//! so a burst of busy workers cannot make HTTP requests queue for a connection. On SQLite both
+//! pools read beside each other (WAL) and every write, from either side, still goes through the
+//! one writer connection.
 //!
 //! Queries are runtime `query`/`query_as` with `$N` placeholders, which both backends accept;
 //! only the queue claim differs (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
@@ -15,8 +20,40 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PoolReading};
 use crate::timing::RequestTiming;
+
+/// Who a pool serves; the `pool` label of its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolRole {
+    /// HTTP request handlers (`--pool-size`).
+    Api,
+    /// The agent runtime: claiming, lease recovery, queue sampling, finishing executions
+    /// (`--worker-pool-size`).
+    Worker,
+}
+
+impl PoolRole {
+    /// Both roles, API first.
+    pub const ALL: [PoolRole; 2] = [PoolRole::Api, PoolRole::Worker];
+
+    /// The metric label value: `api` or `worker`.
+    pub fn label(self) -> &'static str {
+        match self {
+            PoolRole::Api => "api",
+            PoolRole::Worker => "worker",
+        }
+    }
+}
+
+/// Most connections of each pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSizes {
+    /// The API's pool.
+    pub api: u32,
+    /// The workers' pool.
+    pub worker: u32,
+}
 
 /// Which database server is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +65,17 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The workers' pool size when `--worker-pool-size` is not given. Workers hold a
+    /// connection for one short query at a time (has-pending, claim, finish), so a few serve
+    /// 64 workers; on SQLite their writes go through the single writer connection anyway and
+    /// the pool only carries their reads.
+    pub fn default_worker_pool_size(self) -> u32 {
+        match self {
+            Backend::Sqlite => 2,
+            Backend::Postgres => 4,
+        }
+    }
+
     /// Picks the backend from a database URL's scheme.
     pub fn from_url(url: &str) -> Result<Self, DbError> {
         if url.starts_with("sqlite:") {
@@ -86,12 +134,15 @@ pub fn redact(url: &str) -> String {
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// The pool plus what the service needs to know about it.
+/// The pools plus what the service needs to know about them. A handle draws from the pool of
+/// its [`PoolRole`]: [`Db::connect`] gives the API's, [`Db::for_workers`] the workers'.
 #[derive(Debug, Clone)]
 pub struct Db {
-    pool: AnyPool,
+    api: AnyPool,
+    worker: AnyPool,
+    sizes: PoolSizes,
+    role: PoolRole,
     backend: Backend,
-    max_connections: u32,
     metrics: Arc<Metrics>,
     /// SQLite only: a one-connection pool that every write goes through. SQLite admits one
     /// writer at a time anyway; queueing writers here (FIFO, no sleeping) replaces SQLite's
@@ -101,10 +152,12 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (creating a SQLite file if missing) and migrates the database at `url`.
+    /// Opens (creating a SQLite file if missing) and migrates the database at `url`, with an
+    /// API pool and a workers' pool (opened lazily) of `sizes`. The handle returned is the
+    /// API's.
     pub async fn connect(
         url: &str,
-        max_connections: u32,
+        sizes: PoolSizes,
         metrics: Arc<Metrics>,
     ) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
@@ -124,7 +177,7 @@ impl Db {
             source,
         };
         let options = AnyConnectOptions::from_str(&url_for_driver).map_err(connect_err)?;
-        let pool = Self::pool_options(backend, max_connections)
+        let pool = Self::pool_options(backend, sizes.api)
             .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
@@ -142,19 +195,36 @@ impl Db {
         let writer = match backend {
             Backend::Sqlite => Some(
                 Self::pool_options(backend, 1)
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
                     .map_err(connect_err)?,
             ),
             Backend::Postgres => None,
         };
+        // The API pool has just proven the URL; the workers' connections open on first use.
+        let worker = Self::pool_options(backend, sizes.worker).connect_lazy_with(options);
         Ok(Db {
-            pool,
+            api: pool,
+            worker,
+            sizes,
+            role: PoolRole::Api,
             backend,
-            max_connections,
             metrics,
             writer,
         })
+    }
+
+    /// The same database, drawing from the workers' pool.
+    pub fn for_workers(&self) -> Db {
+        Db {
+            role: PoolRole::Worker,
+            ..self.clone()
+        }
+    }
+
+    /// The pool this handle draws from.
+    pub fn role(&self) -> PoolRole {
+        self.role
     }
 
     fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
@@ -183,31 +253,62 @@ impl Db {
         self.backend
     }
 
-    /// The underlying pool.
+    /// The pool this handle draws from.
     pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        self.pool_of(self.role)
     }
 
-    /// Configured maximum number of connections.
+    fn pool_of(&self, role: PoolRole) -> &AnyPool {
+        match role {
+            PoolRole::Api => &self.api,
+            PoolRole::Worker => &self.worker,
+        }
+    }
+
+    /// Configured maximum number of connections of this handle's pool.
     pub fn max_connections(&self) -> u32 {
-        self.max_connections
+        self.max_connections_of(self.role)
     }
 
-    /// Takes a connection, recording the wait in `timing` and in the acquire-wait histogram.
+    fn max_connections_of(&self, role: PoolRole) -> u32 {
+        match role {
+            PoolRole::Api => self.sizes.api,
+            PoolRole::Worker => self.sizes.worker,
+        }
+    }
+
+    /// Both pools' maximum, open and idle connections now, API first.
+    pub fn readings(&self) -> [(PoolRole, PoolReading); 2] {
+        PoolRole::ALL.map(|role| {
+            let pool = self.pool_of(role);
+            (
+                role,
+                PoolReading {
+                    max: self.max_connections_of(role),
+                    size: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                },
+            )
+        })
+    }
+
+    /// Takes a connection from this handle's pool, recording the wait in `timing` and in that
+    /// pool's acquire-wait histogram.
     pub async fn acquire(
         &self,
         timing: &RequestTiming,
     ) -> Result<PoolConnection<Any>, sqlx::Error> {
         let start = Instant::now();
-        let conn = self.pool.acquire().await;
+        let conn = self.pool().acquire().await;
         let waited = start.elapsed();
         timing.add_pool(waited);
-        self.metrics.observe_pool_acquire(waited);
+        self.metrics.observe_pool_acquire(self.role, waited);
         conn
     }
 
-    /// A connection to write with: SQLite's single writer connection (the wait goes to the
-    /// write-wait histogram), or any pooled connection on PostgreSQL. The wait is pool time.
+    /// A connection to write with: SQLite's single writer connection, shared by both roles (the
+    /// wait goes to this role's write-wait histogram), or a connection of this handle's pool on
+    /// PostgreSQL. The wait is pool time.
     pub async fn acquire_writer(
         &self,
         timing: &RequestTiming,
@@ -218,7 +319,7 @@ impl Db {
                 let conn = writer.acquire().await;
                 let waited = start.elapsed();
                 timing.add_pool(waited);
-                self.metrics.observe_write_wait(waited);
+                self.metrics.observe_write_wait(self.role, waited);
                 conn
             }
             None => self.acquire(timing).await,
@@ -232,12 +333,13 @@ impl Db {
         Ok(())
     }
 
-    /// Closes every connection (waits for checked-out ones to come back).
+    /// Closes every connection of both pools (waits for checked-out ones to come back).
     pub async fn close(&self) {
         if let Some(writer) = &self.writer {
             writer.close().await;
         }
-        self.pool.close().await;
+        self.worker.close().await;
+        self.api.close().await;
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use histogram::Histogram;
 use histogram::{LATENCY_BUCKETS, POOL_WAIT_BUCKETS};
 
+use crate::db::PoolRole;
 use crate::model::Status;
 
 /// Method, route template and status code of a response.
@@ -28,7 +29,7 @@ struct HttpSeries {
     duration: Histogram,
 }
 
-/// A point-in-time reading of the connection pool.
+/// A point-in-time reading of one connection pool.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolReading {
     /// Configured maximum.
@@ -44,8 +45,10 @@ pub struct PoolReading {
 pub struct Metrics {
     http: RwLock<HashMap<HttpKey, Arc<HttpSeries>>>,
     in_flight: AtomicI64,
-    pool_acquire_wait: Histogram,
-    write_wait: Histogram,
+    /// By [`PoolRole`]: API, worker.
+    pool_acquire_wait: [Histogram; 2],
+    /// By [`PoolRole`] of the waiting side.
+    write_wait: [Histogram; 2],
     queue_depth: AtomicI64,
     workers_busy: AtomicI64,
     workers_current: AtomicI64,
@@ -83,8 +86,8 @@ impl Metrics {
         Metrics {
             http: RwLock::new(HashMap::new()),
             in_flight: AtomicI64::new(0),
-            pool_acquire_wait: Histogram::new(POOL_WAIT_BUCKETS),
-            write_wait: Histogram::new(POOL_WAIT_BUCKETS),
+            pool_acquire_wait: [(); 2].map(|()| Histogram::new(POOL_WAIT_BUCKETS)),
+            write_wait: [(); 2].map(|()| Histogram::new(POOL_WAIT_BUCKETS)),
             queue_depth: AtomicI64::new(0),
             workers_busy: AtomicI64::new(0),
             workers_current: AtomicI64::new(0),
@@ -132,14 +135,19 @@ impl Metrics {
         self.in_flight.fetch_add(delta, Ordering::Relaxed);
     }
 
-    /// One wait for a pooled connection.
-    pub fn observe_pool_acquire(&self, waited: Duration) {
-        self.pool_acquire_wait.observe(waited);
+    /// One wait for a connection of `role`'s pool.
+    pub fn observe_pool_acquire(&self, role: PoolRole, waited: Duration) {
+        self.pool_acquire_wait[slot(role)].observe(waited);
     }
 
-    /// One wait for SQLite's single-writer permit.
-    pub fn observe_write_wait(&self, waited: Duration) {
-        self.write_wait.observe(waited);
+    /// One wait of `role` for SQLite's single-writer connection.
+    pub fn observe_write_wait(&self, role: PoolRole, waited: Duration) {
+        self.write_wait[slot(role)].observe(waited);
+    }
+
+    /// Waits for a connection of `role`'s pool so far.
+    pub fn pool_acquire_count(&self, role: PoolRole) -> u64 {
+        self.pool_acquire_wait[slot(role)].count()
     }
 
     /// Latest queue depth (PENDING executions).
@@ -207,8 +215,8 @@ impl Metrics {
         self.workers_busy.load(Ordering::Relaxed)
     }
 
-    /// The text exposition of every metric.
-    pub fn render(&self, pool: PoolReading) -> String {
+    /// The text exposition of every metric, with a reading of each pool.
+    pub fn render(&self, pools: &[(PoolRole, PoolReading)]) -> String {
         let mut out = String::with_capacity(16 * 1024);
         self.render_http(&mut out);
         gauge(
@@ -218,50 +226,7 @@ impl Metrics {
             self.in_flight.load(Ordering::Relaxed),
         );
 
-        gauge(
-            &mut out,
-            "dryad_db_pool_max_connections",
-            "Configured pool maximum.",
-            pool.max,
-        );
-        gauge(
-            &mut out,
-            "dryad_db_pool_size",
-            "Open database connections.",
-            pool.size,
-        );
-        header(
-            &mut out,
-            "dryad_db_pool_connections",
-            "gauge",
-            "Open connections by state.",
-        );
-        let in_use = pool.size.saturating_sub(pool.idle);
-        let _ = writeln!(
-            out,
-            "dryad_db_pool_connections{{state=\"in_use\"}} {in_use}"
-        );
-        let _ = writeln!(
-            out,
-            "dryad_db_pool_connections{{state=\"idle\"}} {}",
-            pool.idle
-        );
-        header(
-            &mut out,
-            "dryad_db_pool_acquire_wait_seconds",
-            "histogram",
-            "Time waiting for a pooled connection.",
-        );
-        self.pool_acquire_wait
-            .render(&mut out, "dryad_db_pool_acquire_wait_seconds", "");
-        header(
-            &mut out,
-            "dryad_db_write_wait_seconds",
-            "histogram",
-            "SQLite: time waiting for the single-writer permit (empty on PostgreSQL).",
-        );
-        self.write_wait
-            .render(&mut out, "dryad_db_write_wait_seconds", "");
+        self.render_pools(&mut out, pools);
 
         let load = |a: &AtomicI64| a.load(Ordering::Relaxed);
         gauge(
@@ -368,6 +333,79 @@ impl Metrics {
         out
     }
 
+    fn render_pools(&self, out: &mut String, pools: &[(PoolRole, PoolReading)]) {
+        let per_pool =
+            |out: &mut String, name: &str, help: &str, value: fn(&PoolReading) -> u32| {
+                header(out, name, "gauge", help);
+                for (role, reading) in pools {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{pool=\"{}\"}} {}",
+                        role.label(),
+                        value(reading)
+                    );
+                }
+            };
+        per_pool(
+            out,
+            "dryad_db_pool_max_connections",
+            "Configured pool maximum (pool=\"api\": --pool-size, \"worker\": --worker-pool-size).",
+            |r| r.max,
+        );
+        per_pool(
+            out,
+            "dryad_db_pool_size",
+            "Open database connections.",
+            |r| r.size,
+        );
+        header(
+            out,
+            "dryad_db_pool_connections",
+            "gauge",
+            "Open connections by state.",
+        );
+        for (role, r) in pools {
+            let pool = role.label();
+            let in_use = r.size.saturating_sub(r.idle);
+            let _ = writeln!(
+                out,
+                "dryad_db_pool_connections{{pool=\"{pool}\",state=\"in_use\"}} {in_use}"
+            );
+            let _ = writeln!(
+                out,
+                "dryad_db_pool_connections{{pool=\"{pool}\",state=\"idle\"}} {}",
+                r.idle
+            );
+        }
+        header(
+            out,
+            "dryad_db_pool_acquire_wait_seconds",
+            "histogram",
+            "Time waiting for a pooled connection.",
+        );
+        for role in PoolRole::ALL {
+            self.pool_acquire_wait[slot(role)].render(
+                out,
+                "dryad_db_pool_acquire_wait_seconds",
+                &format!("pool=\"{}\"", role.label()),
+            );
+        }
+        header(
+            out,
+            "dryad_db_write_wait_seconds",
+            "histogram",
+            "SQLite: time waiting for the single-writer connection, by the side that waited \
+             (empty on PostgreSQL).",
+        );
+        for role in PoolRole::ALL {
+            self.write_wait[slot(role)].render(
+                out,
+                "dryad_db_write_wait_seconds",
+                &format!("pool=\"{}\"", role.label()),
+            );
+        }
+    }
+
     fn render_http(&self, out: &mut String) {
         // Sorted for a stable, diff-friendly exposition.
         let series: BTreeMap<HttpKey, Arc<HttpSeries>> = {
@@ -405,6 +443,13 @@ impl Metrics {
     }
 }
 
+fn slot(role: PoolRole) -> usize {
+    match role {
+        PoolRole::Api => 0,
+        PoolRole::Worker => 1,
+    }
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -437,22 +482,43 @@ mod tests {
         let m = Metrics::new();
         m.observe_request("GET", "/health", 200, Duration::from_millis(3));
         m.observe_request("GET", "/health", 200, Duration::from_millis(4));
-        m.observe_pool_acquire(Duration::from_micros(20));
+        m.observe_pool_acquire(PoolRole::Api, Duration::from_micros(20));
+        m.observe_pool_acquire(PoolRole::Worker, Duration::from_micros(30));
+        m.observe_pool_acquire(PoolRole::Worker, Duration::from_micros(40));
         m.set_queue_depth(7);
         m.set_workers_desired(3);
-        let text = m.render(PoolReading {
-            max: 8,
-            size: 3,
-            idle: 1,
-        });
+        let text = m.render(&[
+            (
+                PoolRole::Api,
+                PoolReading {
+                    max: 8,
+                    size: 3,
+                    idle: 1,
+                },
+            ),
+            (
+                PoolRole::Worker,
+                PoolReading {
+                    max: 4,
+                    size: 4,
+                    idle: 0,
+                },
+            ),
+        ]);
         for needle in [
             "dryad_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2\n",
             "dryad_http_request_duration_seconds_count{method=\"GET\",route=\"/health\",status=\"200\"} 2\n",
             "dryad_http_requests_in_flight 0\n",
-            "dryad_db_pool_max_connections 8\n",
-            "dryad_db_pool_connections{state=\"in_use\"} 2\n",
-            "dryad_db_pool_connections{state=\"idle\"} 1\n",
-            "dryad_db_pool_acquire_wait_seconds_count 1\n",
+            "dryad_db_pool_max_connections{pool=\"api\"} 8\n",
+            "dryad_db_pool_max_connections{pool=\"worker\"} 4\n",
+            "dryad_db_pool_size{pool=\"worker\"} 4\n",
+            "dryad_db_pool_connections{pool=\"api\",state=\"in_use\"} 2\n",
+            "dryad_db_pool_connections{pool=\"api\",state=\"idle\"} 1\n",
+            "dryad_db_pool_connections{pool=\"worker\",state=\"in_use\"} 4\n",
+            "dryad_db_pool_acquire_wait_seconds_count{pool=\"api\"} 1\n",
+            "dryad_db_pool_acquire_wait_seconds_count{pool=\"worker\"} 2\n",
+            "dryad_db_pool_acquire_wait_seconds_bucket{pool=\"api\",le=\"+Inf\"} 1\n",
+            "dryad_db_write_wait_seconds_count{pool=\"worker\"} 0\n",
             "dryad_queue_depth 7\n",
             "dryad_workers_desired 3\n",
             "dryad_workers_current 0\n",

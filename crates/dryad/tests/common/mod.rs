@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use dryad::auth::{HashParams, PasswordHasher, TokenKeys};
-use dryad::db::{Db, users};
+use dryad::db::{Db, PoolSizes, users};
 use dryad::metrics::Metrics;
 use dryad::model::now_millis;
 use dryad::{AppState, app};
@@ -105,7 +107,7 @@ impl TestApp {
     pub async fn new() -> TestApp {
         let db = TestDb::new().await;
         let metrics = Arc::new(Metrics::new());
-        let pool = Db::connect(&db.url, 4, metrics.clone())
+        let pool = Db::connect(&db.url, PoolSizes { api: 4, worker: 2 }, metrics.clone())
             .await
             .expect("connect");
         let hasher = PasswordHasher::new(HashParams::TEST_ONLY, 2).expect("hasher");
