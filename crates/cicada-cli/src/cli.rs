@@ -31,7 +31,21 @@ pub enum Command {
     Report(crate::cmd::report::ReportArgs),
     /// Compare two saved runs per request; --fail-on gates make it a CI regression check.
     Compare(crate::cmd::compare::CompareArgs),
+    /// Merge the reports of a distributed run's workers into one, exactly (histograms added),
+    /// and judge the thresholds on the merged numbers.
+    #[command(after_help = MERGE_HELP)]
+    Merge(crate::cmd::merge::MergeArgs),
 }
+
+/// `cicada merge --help` epilogue: what is exact, and the exit codes.
+const MERGE_HELP: &str = "Every request row's percentiles, mean, min and max come from the sum of the workers' histograms; counts, failures, bytes and Server-Timing sums add; seconds align by wall clock (users add up). Figures that cannot be exact are listed in the report (merged.approximations) and in the verdict's warnings.
+
+Exit codes:
+  0    every threshold passes on the merged numbers
+  1    a threshold fails on the merged numbers
+  2    bad input: a file unreadable or not a report, a row without a histogram (older report),
+       a damaged histogram, different scenarios or thresholds without --force; nothing written
+  4    a report file could not be written";
 
 /// `cicada run`.
 #[derive(Debug, Args)]

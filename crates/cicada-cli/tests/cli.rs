@@ -1,50 +1,18 @@
 //! The `cicada` binary end to end: exit codes, reports written, signals.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cicada")
-}
+use support::{bin, cicada, scenario, serve_app, text};
 
 async fn serve() -> String {
     serve_app(Router::new().route("/x", get(|| async { "ok" }))).await
 }
 
-async fn serve_app(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-fn scenario(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("load.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 const OK: &str = "name = \"cli\"\n[[users]]\nwait = { constant = \"10ms\" }\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
-
-async fn cicada(args: &[&str]) -> Output {
-    tokio::process::Command::new(bin())
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[tokio::test]
 async fn help_lists_exit_codes() {

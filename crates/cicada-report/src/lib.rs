@@ -6,6 +6,8 @@
 //! - [`locust_csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`;
 //! - [`junit`]: thresholds as JUnit test cases for CI;
 //! - [`compare`]: per-request deltas between two runs with regression gates;
+//! - [`merge`]: one exact report from the reports of several workers (distributed runs);
+//! - [`histogram`]: the HDR histogram helpers every percentile comes from;
 //! - [`live`]: the terminal view of a run in progress;
 //! - [`sample`]: a realistic example report for docs, demos and tests.
 //!
@@ -22,10 +24,12 @@ pub mod analysis_model;
 pub mod compare;
 mod escape;
 pub mod format;
+pub mod histogram;
 pub mod html;
 pub mod junit;
 pub mod live;
 pub mod locust_csv;
+pub mod merge;
 pub mod model;
 pub mod outputs;
 pub mod sample;

@@ -44,6 +44,41 @@ pub struct RunReport {
     /// Resources, scraped metrics, findings, capacity and scaling results (`cicada-analysis`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis_model::Analysis>,
+    /// Set when this report is the merge of several workers' reports (`cicada merge`): which
+    /// reports, and which figures are bounds rather than exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
+}
+
+/// How a merged report was made (`cicada merge`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MergeInfo {
+    /// How many reports were merged.
+    pub reports: u64,
+    /// The merged reports, in the order given.
+    pub workers: Vec<MergedWorker>,
+    /// Figures of the merged report that are not exact, each with what it is instead (e.g. an
+    /// upper bound). Empty when every figure is exact.
+    #[serde(default)]
+    pub approximations: Vec<String>,
+}
+
+/// One of the reports a merged report was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MergedWorker {
+    /// The file it was read from, as given.
+    pub source: String,
+    /// The generating machine's host name (a Kubernetes pod's name).
+    pub hostname: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub seed: u64,
+    pub requests: u64,
+    pub failures: u64,
+    /// The worker's own verdict on its share of the load.
+    pub passed: bool,
+    /// True when that worker's run was interrupted.
+    pub interrupted: bool,
 }
 
 /// The tool that produced a report.
@@ -353,6 +388,11 @@ pub struct IntervalSample {
     /// when none reported `db` or `pool`. `db_share` per second is the database share series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timing: Option<ServerTimingStats>,
+    /// The latency histogram of the requests completed in this interval (all rows), encoded like
+    /// [`RequestStats::histogram`]; lets merged reports compute per-second percentiles exactly.
+    /// `None` with no requests in the interval, and in reports written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// Cumulative statistics of all requests from the start of traffic to the end of an interval.

@@ -212,6 +212,7 @@ pub fn sample_report() -> RunReport {
             schedule_lag_p99_ms: None,
             cumulative: None,
             server_timing: timing_stats(&sec_timing),
+            histogram: None,
         });
     }
     let duration = seconds as f64;
@@ -432,6 +433,7 @@ pub fn sample_report() -> RunReport {
         thresholds,
         open_model: None,
         analysis: None,
+        merged: None,
     }
 }
 

@@ -120,6 +120,7 @@ impl ReportBuilder {
                 schedule_lag_p99_ms: s.schedule_lag_p99_ms,
                 cumulative: None,
                 server_timing: None,
+                histogram: None,
             });
         }
         let requests: Vec<RequestStats> = rows
@@ -202,6 +203,7 @@ impl ReportBuilder {
             thresholds: vec![],
             open_model: None,
             analysis: None,
+            merged: None,
         }
     }
 }

@@ -204,7 +204,7 @@ pub fn run_section(r: &RunReport) -> Section {
             run.exclude_tags.join(", ")
         )
     };
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("Scenario", run.scenario.clone()),
         (
             "Scenario file",
@@ -274,6 +274,21 @@ pub fn run_section(r: &RunReport) -> Section {
             ),
         ),
     ];
+    if let Some(m) = &r.merged {
+        let workers = m
+            .workers
+            .iter()
+            .map(|w| format!("{} ({})", w.hostname, w.source))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rows.push((
+            "Merged from",
+            format!("{} reports: {workers}", fmt_count(m.reports)),
+        ));
+        if !m.approximations.is_empty() {
+            rows.push(("Not exact", m.approximations.join("; ")));
+        }
+    }
     let mut body = String::from("<dl class=\"meta\">");
     for (k, v) in rows {
         let _ = write!(body, "<dt>{}</dt><dd>{}</dd>", escape(k), escape(&v));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use cicada_report::model::{CumulativeSample, IntervalRequestSample, IntervalSample};
 
 use super::failures::FailureMap;
-use super::histogram::{Hist, mean_ms, min_max_ms, new_hist, percentile_ms, percentiles};
+use super::histogram::{Hist, encode, mean_ms, min_max_ms, new_hist, percentile_ms, percentiles};
 use super::shard::{RowInterval, ShardData, Shards};
 
 /// Running totals and the per-second timeline.
@@ -146,6 +146,11 @@ impl Collector {
                 schedule_lag_p99_ms: open.then(|| percentile_ms(&lag.hist, 99.0)),
                 cumulative: Some(cumulative),
                 server_timing: all.timing.stats(),
+                histogram: if all.requests == 0 {
+                    None
+                } else {
+                    encode(&all.hist)
+                },
             });
         }
         let _ = self.lag.add(&lag.hist);
@@ -256,6 +261,14 @@ mod tests {
         assert_eq!(merged.hist, reference);
         assert_eq!(c.timeline.len(), 3);
         assert!(c.timeline.iter().all(|s| s.requests == 40));
+        // Each second carries its histogram; together they are the run's.
+        let mut seconds = new_hist();
+        for s in &c.timeline {
+            seconds
+                .add(crate::stats::histogram::decode(s.histogram.as_ref().unwrap()).unwrap())
+                .unwrap();
+        }
+        assert_eq!(seconds, reference);
         assert_eq!(c.timeline[2].total_requests, 120);
         // Server-Timing sums merge exactly over shards, rows and seconds.
         assert_eq!(merged.timing, timing);

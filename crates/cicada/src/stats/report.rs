@@ -6,10 +6,12 @@ use cicada_report::model::{
 };
 
 use super::collector::Collector;
-use super::histogram::{distribution, encode, mean_ms, min_max_ms, percentile_ms, percentiles};
+use super::histogram::{
+    Hist, distribution, encode, mean_ms, min_max_ms, new_hist, percentile_ms, percentiles,
+};
 use super::shard::RowInterval;
 use crate::scenario::compile::RowKey;
-use crate::threshold::{Metric, Scope, Threshold};
+use crate::threshold::{Metric, Scope, Threshold, ThresholdError, ThresholdSource};
 
 /// Everything about a run besides its statistics.
 #[derive(Debug, Clone)]
@@ -98,20 +100,32 @@ pub fn evaluate(
     duration_s: f64,
 ) -> ThresholdResult {
     let r = merged(rows, totals, &t.scope);
-    let observed = if r.requests == 0
+    judge(t, &r.hist, r.requests, r.failures, duration_s)
+}
+
+/// Judge one threshold on the merged statistics of the rows in its scope: their latency
+/// histogram, request and failure counts, over a run of `duration_s` seconds.
+pub fn judge(
+    t: &Threshold,
+    hist: &Hist,
+    requests: u64,
+    failures: u64,
+    duration_s: f64,
+) -> ThresholdResult {
+    let observed = if requests == 0
         && !matches!(t.metric, Metric::Requests | Metric::Failures | Metric::Rps)
     {
         None
     } else {
         Some(match t.metric {
-            Metric::Percentile(p) => percentile_ms(&r.hist, p),
-            Metric::Mean => mean_ms(&r.hist),
-            Metric::Min => min_max_ms(&r.hist).0,
-            Metric::Max => min_max_ms(&r.hist).1,
-            Metric::ErrorRate => r.failures as f64 / r.requests as f64 * 100.0,
-            Metric::Rps => r.requests as f64 / duration_s.max(1e-3),
-            Metric::Requests => r.requests as f64,
-            Metric::Failures => r.failures as f64,
+            Metric::Percentile(p) => percentile_ms(hist, p),
+            Metric::Mean => mean_ms(hist),
+            Metric::Min => min_max_ms(hist).0,
+            Metric::Max => min_max_ms(hist).1,
+            Metric::ErrorRate => failures as f64 / requests as f64 * 100.0,
+            Metric::Rps => requests as f64 / duration_s.max(1e-3),
+            Metric::Requests => requests as f64,
+            Metric::Failures => failures as f64,
         })
     };
     ThresholdResult {
@@ -125,6 +139,49 @@ pub fn evaluate(
         passed: observed.is_some_and(|o| t.op.holds(o, t.limit)),
         source: t.source.as_str().to_string(),
     }
+}
+
+/// One line per failed threshold, for [`Verdict::failed`].
+pub fn failed_lines(results: &[ThresholdResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| match t.observed {
+            Some(o) => format!("{}: measured {}", t.expression, fmt_value(o, &t.unit)),
+            None => format!("{}: no requests measured", t.expression),
+        })
+        .collect()
+}
+
+/// Judge a finished report's thresholds again on its own rows — a merge of several workers'
+/// reports (`cicada merge`) — and set its verdict's pass / fail from them (warnings are kept).
+/// `hists` are the rows' latency histograms, parallel to `report.requests`.
+pub fn rejudge(report: &mut RunReport, hists: &[Hist]) -> Result<(), ThresholdError> {
+    let duration_s = report.run.duration_s;
+    let mut results = Vec::with_capacity(report.thresholds.len());
+    for old in &report.thresholds {
+        let source = if old.source == ThresholdSource::Scenario.as_str() {
+            ThresholdSource::Scenario
+        } else {
+            ThresholdSource::Cli
+        };
+        let t = Threshold::parse(&old.expression, source)?;
+        let mut hist = new_hist();
+        let (mut requests, mut failures) = (0, 0);
+        for (row, h) in report.requests.iter().zip(hists) {
+            if t.scope.matches(&row.method, &row.name) {
+                // Auto-resizing: adding cannot run out of range.
+                let _ = hist.add(h);
+                requests += row.requests;
+                failures += row.failures;
+            }
+        }
+        results.push(judge(&t, &hist, requests, failures, duration_s));
+    }
+    report.verdict.failed = failed_lines(&results);
+    report.verdict.passed = report.verdict.failed.is_empty();
+    report.thresholds = results;
+    Ok(())
 }
 
 fn fmt_value(v: f64, unit: &str) -> String {
@@ -171,14 +228,7 @@ pub fn build_report(
         .iter()
         .map(|t| evaluate(t, rows, &c.totals, d))
         .collect();
-    let failed = thresholds
-        .iter()
-        .filter(|t| !t.passed)
-        .map(|t| match t.observed {
-            Some(o) => format!("{}: measured {}", t.expression, fmt_value(o, &t.unit)),
-            None => format!("{}: no requests measured", t.expression),
-        })
-        .collect::<Vec<_>>();
+    let failed = failed_lines(&thresholds);
     let mut warnings = meta.warnings.clone();
     if meta.interrupted {
         warnings.push("the run was interrupted: results are partial".to_string());
@@ -232,5 +282,6 @@ pub fn build_report(
         thresholds,
         open_model,
         analysis: None,
+        merged: None,
     }
 }
