@@ -109,14 +109,24 @@ fn same_or_joined(inputs: &[Input], f: impl Fn(&RunReport) -> String, sep: &str)
     values.join(sep)
 }
 
+/// The generators' machine: CPUs and memory count once per host (two workers on one machine
+/// do not double it; pods have hosts of their own), worker threads add over every worker.
 fn machine(inputs: &[Input]) -> MachineInfo {
-    let ms: Vec<&MachineInfo> = inputs.iter().map(|i| &i.report.run.machine).collect();
+    let mut hosts: BTreeMap<&str, (u32, Option<u64>)> = BTreeMap::new();
+    for m in inputs.iter().map(|i| &i.report.run.machine) {
+        let host = hosts.entry(m.hostname.as_str()).or_insert((0, Some(0)));
+        host.0 = host.0.max(m.cpus);
+        host.1 = host.1.zip(m.memory_bytes).map(|(a, b)| a.max(b));
+    }
     MachineInfo {
         hostname: same_or_joined(inputs, |r| r.run.machine.hostname.clone(), " + "),
         os: same_or_joined(inputs, |r| r.run.machine.os.clone(), " + "),
-        cpus: ms.iter().map(|m| m.cpus).sum(),
-        memory_bytes: ms.iter().map(|m| m.memory_bytes).sum(),
-        worker_threads: ms.iter().map(|m| m.worker_threads).sum(),
+        cpus: hosts.values().map(|h| h.0).sum(),
+        memory_bytes: hosts.values().map(|h| h.1).sum(),
+        worker_threads: inputs
+            .iter()
+            .map(|i| i.report.run.machine.worker_threads)
+            .sum(),
     }
 }
 
@@ -276,5 +286,40 @@ pub(super) fn assemble(
             workers: inputs.iter().map(worker).collect(),
             approximations: approx.lines(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(host: &str, cpus: u32, memory: Option<u64>) -> Input {
+        let mut report = crate::sample::sample_report();
+        report.run.machine = MachineInfo {
+            hostname: host.into(),
+            os: "linux x86_64".into(),
+            cpus,
+            memory_bytes: memory,
+            worker_threads: cpus,
+        };
+        Input {
+            source: format!("{host}.json"),
+            report,
+        }
+    }
+
+    #[test]
+    fn machines_count_once_per_host_and_threads_per_worker() {
+        let m = machine(&[
+            input("vm", 2, Some(8)),
+            input("vm", 2, Some(8)),
+            input("pod-1", 4, Some(16)),
+        ]);
+        assert_eq!(m.hostname, "vm + pod-1");
+        assert_eq!(m.cpus, 6);
+        assert_eq!(m.memory_bytes, Some(24));
+        assert_eq!(m.worker_threads, 8);
+        let m = machine(&[input("a", 2, Some(8)), input("b", 2, None)]);
+        assert_eq!((m.cpus, m.memory_bytes), (4, None));
     }
 }
