@@ -2,6 +2,8 @@
 //! 60 s, written before reports carried per-second histograms): counts add, percentiles come
 //! from the added histograms, per-second bounds are declared, and the result is a valid report.
 
+mod common;
+
 use cicada_report::histogram::{decode, percentiles};
 use cicada_report::merge::{Input, MergeOptions, merge};
 use cicada_report::model::RunReport;
@@ -14,14 +16,6 @@ fn input(source: &str, text: &str) -> Input {
         source: source.into(),
         report: RunReport::from_json(text).unwrap(),
     }
-}
-
-fn validator() -> jsonschema::Validator {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/report.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).unwrap()
 }
 
 #[test]
@@ -87,7 +81,7 @@ fn two_real_reports_merge_exactly_and_the_result_is_a_valid_report() {
     assert!(m.analysis.is_none());
     // Valid against the committed schema, and it renders.
     let json: serde_json::Value = serde_json::from_str(&m.to_json_pretty()).unwrap();
-    let errors: Vec<String> = validator()
+    let errors: Vec<String> = common::schema_validator()
         .iter_errors(&json)
         .map(|e| e.to_string())
         .collect();

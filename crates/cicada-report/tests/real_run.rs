@@ -17,17 +17,9 @@ const ALL_FAILED: &str = include_str!("data/dryad_all_failed.json");
 /// harness ran the `cicada` binary and sampled beside it (same library calls as docs/analysis.md).
 const ANALYSED: &str = include_str!("data/dryad_analysed.json");
 
-fn schema() -> jsonschema::Validator {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/report.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).unwrap()
-}
-
 #[test]
 fn real_report_json_validates_against_the_schema() {
-    let v = schema();
+    let v = common::schema_validator();
     for (name, text) in [
         ("healthy", HEALTHY),
         ("all failed", ALL_FAILED),
