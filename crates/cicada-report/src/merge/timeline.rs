@@ -86,12 +86,13 @@ pub fn merge_timelines(
             .filter(|(range, _)| range.is_some_and(|(a, b)| (a..=b).contains(&unix_time)))
             .map(|(_, u)| u)
             .sum();
-        let sample = merge_second(unix_time, start, users_now, &parts, approx);
+        let hist = exact_hist(&parts);
+        let sample = merge_second(unix_time, start, users_now, &parts, hist.as_ref(), approx);
         total_requests += sample.requests;
         total_failures += sample.failures;
-        cumulative = match (cumulative, exact_hist(&parts)) {
+        cumulative = match (cumulative, &hist) {
             (Some(mut cum), Some(h)) => {
-                let _ = cum.add(&h);
+                let _ = cum.add(h);
                 Some(cum)
             }
             _ => None,
@@ -154,12 +155,14 @@ fn rate(parts: &[&Part<'_>], count: impl Fn(&IntervalSample) -> (u64, f64)) -> f
     if len > 0.0 { n as f64 / len } else { 0.0 }
 }
 
-/// Merge the parts of one wall-clock second (counters of the run are filled in by the caller).
+/// Merge the parts of one wall-clock second, whose exact histogram is `hist` when every part
+/// carries one (counters of the run are filled in by the caller).
 fn merge_second(
     unix_time: u64,
     start: u64,
     users: u64,
     parts: &[Part<'_>],
+    hist: Option<&Hist>,
     approx: &mut Approximations,
 ) -> IntervalSample {
     let mut by_report: BTreeMap<usize, Vec<&Part<'_>>> = BTreeMap::new();
@@ -177,8 +180,7 @@ fn merge_second(
     let busy: Vec<&Part<'_>> = parts.iter().filter(|p| p.sample.requests > 0).collect();
     let requests: u64 = parts.iter().map(|p| p.sample.requests).sum();
     let failures: u64 = parts.iter().map(|p| p.sample.failures).sum();
-    let hist = exact_hist(parts);
-    let (pcts, mean, histogram) = match (busy.as_slice(), &hist) {
+    let (pcts, mean, histogram) = match (busy.as_slice(), hist) {
         ([], _) => (Percentiles::default(), 0.0, None),
         ([one], _) => (
             one.sample.percentiles,
@@ -228,7 +230,7 @@ fn merge_second(
         mean_ms: mean,
         total_requests: 0,
         total_failures: 0,
-        by_request: merge_by_request(parts, hist.as_ref(), requests, approx),
+        by_request: merge_by_request(parts, hist, requests, approx),
         late_iterations: sum_opt(|s| s.late_iterations),
         dropped_iterations: sum_opt(|s| s.dropped_iterations),
         schedule_lag_p99_ms: lags.into_iter().reduce(f64::max),
