@@ -4,7 +4,8 @@
 //! auto-scaling checks of `--scaling-probe` against a server whose worker gauge follows the
 //! load and one whose gauge never moves.
 
-use std::process::Output;
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use support::{cicada, serve_app, text};
 
 #[derive(Default)]
 struct Counters {
@@ -59,30 +61,11 @@ async fn serve(scales: bool) -> String {
             }
         });
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve_app(app).await
 }
 
 const SCENARIO: &str =
     "name = \"analysis\"\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
-
-async fn cicada(args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_cicada"))
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn read_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

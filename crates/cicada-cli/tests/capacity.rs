@@ -12,12 +12,17 @@
 //! until `--max-concurrency` (6) are in flight (600 ms each) and later arrivals are dropped,
 //! which counts as errors: the knee is just under 10/s.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use support::{cicada, scenario, serve_app, text};
 use tokio::sync::Semaphore;
+
+const CAP: &str = "name = \"cap\"\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
 
 async fn serve(concurrent: usize, delay_ms: u64) -> String {
     let permits = Arc::new(Semaphore::new(concurrent));
@@ -32,56 +37,41 @@ async fn serve(concurrent: usize, delay_ms: u64) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve_app(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_finds_the_users_a_server_of_known_capacity_can_take() {
     let host = serve(2, 200).await;
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("load.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"cap\"\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n",
-    )
-    .unwrap();
+    let scenario = scenario(dir.path(), CAP);
     let json = dir.path().join("capacity.json");
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_cicada"))
-        .args([
-            "capacity",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
-            "--slo",
-            "p95<1s",
-            "--slo",
-            "error_rate<1%",
-            "--start-users",
-            "2",
-            "--spawn-rate",
-            "10",
-            "--max-users",
-            "64",
-            "--step-time",
-            "4s",
-            "--warmup",
-            "2s",
-            "--max-steps",
-            "10",
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = cicada(&[
+        "capacity",
+        scenario.to_str().unwrap(),
+        "-H",
+        &host,
+        "--slo",
+        "p95<1s",
+        "--slo",
+        "error_rate<1%",
+        "--start-users",
+        "2",
+        "--spawn-rate",
+        "10",
+        "--max-users",
+        "64",
+        "--step-time",
+        "4s",
+        "--warmup",
+        "2s",
+        "--max-steps",
+        "10",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .await;
+    let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     // Shown with --nocapture: the steps, for the numbers quoted in docs/analysis.md.
     println!("{t}");
@@ -118,46 +108,34 @@ async fn capacity_finds_the_users_a_server_of_known_capacity_can_take() {
 async fn capacity_over_the_arrival_rate_finds_the_servers_throughput_limit() {
     let host = serve(2, 200).await;
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("load.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"cap\"\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n",
-    )
-    .unwrap();
+    let scenario = scenario(dir.path(), CAP);
     let json = dir.path().join("capacity.json");
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_cicada"))
-        .args([
-            "capacity",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
-            "--slo",
-            "p95<500ms",
-            "--slo",
-            "error_rate<1%",
-            "--rate-start",
-            "2",
-            "--max-rate",
-            "100",
-            "--max-concurrency",
-            "6",
-            "--step-time",
-            "4s",
-            "--warmup",
-            "2s",
-            "--max-steps",
-            "12",
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = cicada(&[
+        "capacity",
+        scenario.to_str().unwrap(),
+        "-H",
+        &host,
+        "--slo",
+        "p95<500ms",
+        "--slo",
+        "error_rate<1%",
+        "--rate-start",
+        "2",
+        "--max-rate",
+        "100",
+        "--max-concurrency",
+        "6",
+        "--step-time",
+        "4s",
+        "--warmup",
+        "2s",
+        "--max-steps",
+        "12",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .await;
+    let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     // Shown with --nocapture: the steps, for the numbers quoted in docs/analysis.md.
     println!("{t}");
@@ -199,12 +177,7 @@ fn show(v: f64) -> String {
 #[tokio::test]
 async fn capacity_refuses_bad_input_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("load.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"cap\"\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n",
-    )
-    .unwrap();
+    let scenario = scenario(dir.path(), CAP);
     let path = scenario.to_str().unwrap();
     // The host is never contacted: every case is refused before any traffic.
     let base = [
