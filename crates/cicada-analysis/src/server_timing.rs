@@ -3,15 +3,11 @@
 //! The engine reads every response's `Server-Timing` header (`db`, `pool` and `app` entries,
 //! as dryad sends `pool;dur=0.012, db;dur=1.204, app;dur=0.310`) into its sharded statistics;
 //! the report carries the sums per request row and per second
-//! ([`cicada_report::model::ServerTimingStats`]). This module turns the seconds into series.
-//! The parser is the engine's, re-exported here: there is one implementation.
+//! ([`cicada_report::model::ServerTimingStats`]). This module turns the seconds into series;
+//! the header parser is the engine's (`cicada::stats::server_timing`), the only one.
 
 use cicada_report::RunReport;
 use cicada_report::analysis_model::SeriesPoint;
-
-pub use cicada::stats::server_timing::{
-    Entry, ServerTimes, TimingEntry, entries, parse_server_timing,
-};
 
 /// Per second: the share (0..=1) of response time the target spent in its database — the sum
 /// of `db` durations over the sum of the response times cicada measured, of the responses that
@@ -62,7 +58,5 @@ mod tests {
         let at = |s: &[SeriesPoint]| s.iter().map(|p| (p.elapsed_s, p.value)).collect::<Vec<_>>();
         assert_eq!(at(&db_share_series(&report)), [(2.0, 0.25), (4.0, 0.9)]);
         assert_eq!(at(&pool_wait_series(&report)), [(2.0, 1.0), (4.0, 0.0)]);
-        // The engine's parser, re-exported.
-        assert_eq!(parse_server_timing("db;dur=1.5")[0].dur_ms, Some(1.5));
     }
 }

@@ -1,21 +1,13 @@
-//! Performance analysis during `cicada run`: the flags (`--target-pid`, `--scrape`,
-//! `--scrape-metrics`, `--scaling-probe` and its limits), the background monitor that samples
-//! resources, scrapes and probes once a second, and the analysis attached to the report at
-//! the end (resources, scraped series, generator health, ranked findings — the database ones
-//! with the report's `Server-Timing` figures — and scaling checks).
+//! The analysis flags of `cicada run` (`--target-pid`, `--scrape`, `--scrape-metrics`,
+//! `--scaling-probe` and its limits), turned into `cicada_session::analysis::AnalysisOptions`;
+//! the session runs the monitor and attaches the analysis to the report.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cicada_analysis::findings::FindingsConfig;
-use cicada_analysis::monitor::{Monitor, MonitorConfig, Monitored};
-use cicada_analysis::prom::MetricSelector;
-use cicada_analysis::scaling::{ScalingLimits, evaluate, parse_probe, timeline};
-use cicada_analysis::{Collected, attach_analysis};
-use cicada_report::RunReport;
+use cicada_analysis::scaling::ScalingLimits;
+use cicada_session::analysis::AnalysisOptions;
 use clap::Args;
-
-/// How long one scrape or probe may take (below the one-second sampling period).
-const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// Analysis flags of `cicada run`.
 #[derive(Debug, Args, Clone, Default)]
@@ -91,99 +83,16 @@ impl ScalingLimitArgs {
     }
 }
 
-/// The analysis settings, validated once before any traffic.
-#[derive(Debug)]
-pub struct Plan {
-    config: MonitorConfig,
-    limits: ScalingLimits,
-}
-
-impl Plan {
-    /// Validate the flags; `managed_pid` is the PID of a target started by `--target-cmd`.
-    pub fn new(args: &AnalysisArgs, managed_pid: Option<u32>) -> Result<Self, String> {
-        let scrape_selector = if args.scrape_metrics.is_empty() {
-            MetricSelector::all()
-        } else {
-            MetricSelector::new(&args.scrape_metrics)
-                .map_err(|e| format!("--scrape-metrics: {e}"))?
-        };
-        let probe = args
-            .scaling_probe
-            .as_deref()
-            .map(|spec| parse_probe(spec, PROBE_TIMEOUT))
-            .transpose()
-            .map_err(|e| format!("--scaling-probe: {e}"))?;
-        Ok(Self {
-            config: MonitorConfig {
-                target_pid: args.target_pid.or(managed_pid),
-                scrape_url: args.scrape.clone(),
-                scrape_selector,
-                probe,
-                scrape_timeout: PROBE_TIMEOUT,
-                ..MonitorConfig::default()
-            },
-            limits: args.limits.limits(),
-        })
-    }
-
-    /// Start sampling on whole seconds after `traffic_started`.
-    pub fn start(self, traffic_started: Instant) -> Result<Running, String> {
-        let monitor = Monitor::start(self.config, traffic_started).map_err(|e| e.to_string())?;
-        Ok(Running {
-            monitor,
-            limits: self.limits,
-        })
-    }
-}
-
-/// The monitor of a running test.
-#[derive(Debug)]
-pub struct Running {
-    monitor: Monitor,
-    limits: ScalingLimits,
-}
-
-impl Running {
-    /// Stop sampling and return what was collected.
-    pub async fn stop(self) -> Collection {
-        Collection {
-            monitored: self.monitor.stop().await,
-            limits: self.limits,
+impl AnalysisArgs {
+    /// The session's analysis options (validated when a run starts).
+    pub fn options(&self) -> AnalysisOptions {
+        AnalysisOptions {
+            target_pid: self.target_pid,
+            scrape: self.scrape.clone(),
+            scrape_metrics: self.scrape_metrics.clone(),
+            scaling_probe: self.scaling_probe.clone(),
+            limits: self.limits.limits(),
+            findings: FindingsConfig::default(),
         }
-    }
-}
-
-/// Everything collected during a run, ready to attach to its report.
-#[derive(Debug)]
-pub struct Collection {
-    monitored: Monitored,
-    limits: ScalingLimits,
-}
-
-impl Collection {
-    /// Put resources, scraped series, the scaling checks, the generator-health verdict and
-    /// the ranked findings into `report.analysis`. The database rules also read the
-    /// `Server-Timing` figures the engine already put in the report (database share and pool
-    /// wait per second), so nothing more is collected here for them.
-    pub fn attach(self, report: &mut RunReport) {
-        let m = self.monitored;
-        let scaling = m.probe.as_deref().map(|probe| {
-            evaluate(
-                probe,
-                &timeline(report, &m.probe_readings),
-                m.probe_failures,
-                &self.limits,
-            )
-        });
-        attach_analysis(
-            report,
-            Collected {
-                resources: m.resources,
-                scraped: m.scraped,
-                scaling,
-                ..Collected::default()
-            },
-            &FindingsConfig::default(),
-        );
     }
 }

@@ -1,14 +1,11 @@
-//! `--target-cmd`: the managed local target. Started after the scenario and flags are validated
-//! (bad input starts nothing), ready before traffic, stopped after the run — also on failure and
-//! on Ctrl-C — before the reports are written.
+//! `--target-cmd` and its flags: the managed local target, which `cicada_session` starts after
+//! the scenario and flags are validated and stops after the run.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cicada_target::{ManagedTarget, ReadyUrl, TargetSpec};
+use cicada_target::{ReadyUrl, TargetSpec};
 use clap::Args;
-
-use crate::exit;
 
 /// Flags of the managed target.
 #[derive(Debug, Args, Clone, Default)]
@@ -38,56 +35,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     cicada::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// Start the target if one was asked for; give up if `interrupted` resolves first (Ctrl-C or
-/// SIGTERM). `Err` carries the exit code, after the reason was printed.
-pub async fn start(
-    args: &TargetArgs,
-    interrupted: impl Future<Output = ()>,
-) -> Result<Option<ManagedTarget>, i32> {
-    let Some(command) = &args.target_cmd else {
-        return Ok(None);
-    };
-    let mut spec = TargetSpec::new(command).ready_timeout(args.target_ready_timeout);
-    if let Some(url) = &args.target_ready {
-        spec = spec.ready_url(url.clone());
-    }
-    if let Some(log) = &args.target_log {
-        spec = spec.log_file(log);
-    }
-    eprintln!("cicada: starting target: {command}");
-    tokio::select! {
-        started = ManagedTarget::start(&spec) => match started {
-            Ok(target) => {
-                eprintln!("cicada: target ready (pid {})", target.pid());
-                Ok(Some(target))
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                Err(exit::UNREACHABLE)
-            }
-        },
-        // Dropping the start future kills the half-started target's process group.
-        _ = interrupted => {
-            eprintln!("\ncicada: interrupted while the target was starting; it was stopped");
-            Err(exit::INTERRUPTED)
+impl TargetArgs {
+    /// The target to start, if one was asked for.
+    pub fn spec(&self) -> Option<TargetSpec> {
+        let command = self.target_cmd.as_ref()?;
+        let mut spec = TargetSpec::new(command).ready_timeout(self.target_ready_timeout);
+        if let Some(url) = &self.target_ready {
+            spec = spec.ready_url(url.clone());
         }
-    }
-}
-
-/// Stop the target, reporting how it ended.
-pub async fn stop(target: Option<ManagedTarget>) {
-    let Some(target) = target else { return };
-    let pid = target.pid();
-    match target.stop().await {
-        Ok(outcome) if outcome.killed => eprintln!(
-            "cicada: target (pid {pid}) ignored SIGTERM for {:.1}s and was killed",
-            outcome.took.as_secs_f64()
-        ),
-        Ok(outcome) => eprintln!(
-            "cicada: target stopped in {:.1}s ({})",
-            outcome.took.as_secs_f64(),
-            outcome.status
-        ),
-        Err(e) => eprintln!("error: stopping the target: {e}"),
+        if let Some(log) = &self.target_log {
+            spec = spec.log_file(log);
+        }
+        Some(spec)
     }
 }

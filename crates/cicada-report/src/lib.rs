@@ -1,41 +1,29 @@
-//! Run reports for cicada: the data model of what a load test measured ([`model`]) and the
-//! renderers that turn it into the formats people read:
+//! The run report of cicada: the data model of what a load test measured, the one source of
+//! truth every renderer (`cicada-render`), the analysis (`cicada-analysis`) and the engine
+//! (`cicada`) share.
 //!
-//! - [`html`]: one self-contained page (inline CSS and SVG charts, no script, no network);
+//! - [`model`]: [`RunReport`] and its parts (requests, per-second timeline, failures,
+//!   thresholds, verdict), serialised as the `--json` format;
+//! - [`analysis_model`]: the performance analysis a run may carry (findings, resources,
+//!   scraped metrics, capacity, auto-scaling);
+//! - [`histogram`]: the HDR histogram helpers every percentile comes from, and their encoding
+//!   in the report;
 //! - [`schema`]: the JSON Schema of the `--json` format (`docs/report.schema.json`);
-//! - [`locust_csv`]: Locust-compatible `_stats.csv`, `_stats_history.csv`, `_failures.csv`;
-//! - [`junit`]: thresholds as JUnit test cases for CI;
-//! - [`compare`]: per-request deltas between two runs with regression gates;
 //! - [`merge`]: one exact report from the reports of several workers (distributed runs);
-//! - [`histogram`]: the HDR histogram helpers every percentile comes from;
-//! - [`live`]: the terminal view of a run in progress;
 //! - [`sample`]: a realistic example report for docs, demos and tests.
 //!
-//! [`write_outputs`] writes every format a user asked for.
-//!
 //! ```
-//! # fn demo(report: &cicada_report::RunReport) {
-//! let page: String = cicada_report::html::render_html(report);
-//! assert!(page.starts_with("<!DOCTYPE html>"));
-//! # }
+//! let report = cicada_report::sample::sample_report();
+//! let json = report.to_json_pretty();
+//! let back: cicada_report::RunReport = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back.aggregated.requests, report.aggregated.requests);
 //! ```
 
 pub mod analysis_model;
-pub mod compare;
-mod escape;
-pub mod format;
 pub mod histogram;
-pub mod html;
-pub mod junit;
-pub mod live;
-pub mod locust_csv;
 pub mod merge;
 pub mod model;
-pub mod outputs;
 pub mod sample;
 pub mod schema;
-pub mod svg;
 
-pub use escape::escape;
 pub use model::RunReport;
-pub use outputs::{OutputOptions, write_outputs};

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use cicada_report::compare::{Gate, compare as compare_reports};
+use cicada_render::compare::{Gate, compare as compare_reports};
 
 use super::report::read_report;
 use crate::exit;

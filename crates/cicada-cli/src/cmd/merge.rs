@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use cicada_render::{OutputOptions, write_outputs};
 use cicada_report::merge::{Input, MergeOptions, merge as merge_reports};
-use cicada_report::{OutputOptions, write_outputs};
 
 use crate::{exit, summary};
 

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use cicada_report::{OutputOptions, RunReport, write_outputs};
+use cicada_render::{OutputOptions, write_outputs};
+use cicada_report::RunReport;
 
 use crate::exit;
 
@@ -92,12 +93,12 @@ mod tests {
         let html = std::fs::read(dir.path().join("out.html")).unwrap();
         assert_eq!(
             html,
-            cicada_report::html::render_html(&original).into_bytes()
+            cicada_render::html::render_html(&original).into_bytes()
         );
         let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-        assert_eq!(junit, cicada_report::junit::render_junit(&original));
+        assert_eq!(junit, cicada_render::junit::render_junit(&original));
         let stats = std::fs::read_to_string(dir.path().join("out_stats.csv")).unwrap();
-        assert_eq!(stats, cicada_report::locust_csv::stats_csv(&original));
+        assert_eq!(stats, cicada_render::locust_csv::stats_csv(&original));
     }
 
     #[test]

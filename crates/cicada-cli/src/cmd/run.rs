@@ -1,16 +1,23 @@
 //! `cicada run`: validate, print the target, start, show status, stop on Ctrl-C/SIGTERM, and
-//! always write every requested report.
+//! always write every requested report. The session (`cicada_session`) does the work; this
+//! file maps flags in and outcomes to exit codes.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use cicada::launch::{LaunchOptions, prepare};
-use cicada::runner::{RunControl, RunError, Runner};
-use cicada_report::live::LiveView;
-use cicada_report::{OutputOptions, RunReport, write_outputs};
+use cicada::launch::LaunchOptions;
+use cicada::runner::RunControl;
+use cicada_render::live::LiveView;
+use cicada_render::{OutputOptions, write_outputs};
+use cicada_report::RunReport;
+use cicada_session::log::Stderr;
+use cicada_session::outcome::{Outcome, judge};
+use cicada_session::signals::{stop_on_signal, wait_for_signal};
+use cicada_session::target::StartError as TargetStartError;
+use cicada_session::{Session, SessionOptions, StartError, prepare};
 
 use crate::cli::RunArgs;
-use crate::{analysis, exit, managed, summary};
+use crate::{exit, summary};
 
 /// How often the live view redraws on a terminal, and how often a status line is logged
 /// otherwise.
@@ -27,15 +34,13 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
-    let mut config = match prepare(&options) {
+    let config = match prepare(&options, workers) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
         }
     };
-    config.worker_threads = workers;
-    config.shards = workers * 4;
     let planned = config.plan.run_time;
     eprintln!(
         "cicada: target {} — {} — scenario {}",
@@ -43,70 +48,55 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
         config.plan.describe(),
         config.program.name
     );
-    let target = match managed::start(&args.target, wait_for_signal()).await {
-        Ok(t) => t,
-        Err(code) => return code,
+    let session_options = SessionOptions {
+        target: args.target.spec(),
+        analysis: args.analysis.options(),
     };
-    let plan = match analysis::Plan::new(&args.analysis, target.as_ref().map(|t| t.pid())) {
-        Ok(p) => p,
+    let session = match Session::open(session_options, Box::new(Stderr), wait_for_signal()).await {
+        Ok(s) => s,
+        Err(TargetStartError::Interrupted) => return exit::INTERRUPTED,
         Err(e) => {
             eprintln!("error: {e}");
-            managed::stop(target).await;
-            return exit::BAD_INPUT;
-        }
-    };
-    let handle = match Runner::start(config).await {
-        Ok(h) => h,
-        Err(RunError::Unreachable(e)) => {
-            eprintln!(
-                "error: {e}\n(nothing was sent; start the target, fix -H/--host, or pass --allow-unreachable)"
-            );
-            managed::stop(target).await;
             return exit::UNREACHABLE;
         }
+    };
+    let running = match session.start(config).await {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
-            managed::stop(target).await;
-            return exit::INTERNAL;
+            let code = match &e {
+                StartError::Analysis(_) | StartError::Monitor(_) => exit::BAD_INPUT,
+                StartError::Unreachable(_) => exit::UNREACHABLE,
+                StartError::Engine(_) => exit::INTERNAL,
+            };
+            if code == exit::UNREACHABLE {
+                eprintln!(
+                    "error: {e}\n(nothing was sent; start the target, fix -H/--host, or pass --allow-unreachable)"
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            session.close().await;
+            return code;
         }
     };
-    let control = handle.control();
-    let traffic_started = std::time::Instant::now()
-        .checked_sub(control.elapsed())
-        .unwrap_or_else(std::time::Instant::now);
-    let monitor = match plan.start(traffic_started) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            control.force_stop();
-            let _ = handle.wait().await;
-            managed::stop(target).await;
-            return exit::BAD_INPUT;
-        }
-    };
-    let signals = tokio::spawn(stop_on_signal(control.clone()));
-    let status = (!args.quiet).then(|| tokio::spawn(live_view(control.clone(), planned)));
-    let result = handle.wait().await;
+    let control = running.control().clone();
+    let signals = tokio::spawn(async move { stop_on_signal(control, &Stderr).await });
+    let status = (!args.quiet).then(|| tokio::spawn(live_view(running.control().clone(), planned)));
+    let finished = running.finish().await;
     signals.abort();
     if let Some(s) = status {
         s.abort();
     }
-    let collection = monitor.stop().await;
-    managed::stop(target).await;
-    match result {
-        Ok(mut report) => {
-            collection.attach(&mut report);
-            finish(&args, &report)
-        }
-        Err(RunError::Failed {
-            message,
-            mut partial,
-        }) => {
-            eprintln!("error: the run failed: {message}; writing the partial report");
-            collection.attach(&mut partial);
-            finish(&args, &partial);
-            exit::INTERNAL
-        }
+    session.close().await;
+    match finished {
+        Ok(f) => match f.failure {
+            None => finish(&args, &f.report),
+            Some(message) => {
+                eprintln!("error: the run failed: {message}; writing the partial report");
+                finish(&args, &f.report);
+                exit::INTERNAL
+            }
+        },
         Err(e) => {
             eprintln!("error: {e}");
             exit::INTERNAL
@@ -126,59 +116,15 @@ fn finish(args: &RunArgs, report: &RunReport) -> i32 {
         eprintln!("error: {e}");
     }
     print!("{}", summary::render(report, !args.quiet));
-    if report.run.interrupted {
-        exit::INTERRUPTED
-    } else if !errors.is_empty() {
-        exit::INTERNAL
-    } else if !report.verdict.passed || scaling_failed(report) {
-        exit::THRESHOLDS_FAILED
-    } else {
-        exit::PASS
+    match judge(report, errors.is_empty()) {
+        Outcome::Interrupted => exit::INTERRUPTED,
+        Outcome::ReportsNotWritten => exit::INTERNAL,
+        Outcome::Failed => exit::THRESHOLDS_FAILED,
+        Outcome::Passed => exit::PASS,
     }
 }
 
-/// Whether `--scaling-probe` checks ran and one failed.
-fn scaling_failed(report: &RunReport) -> bool {
-    report
-        .analysis
-        .as_ref()
-        .and_then(|a| a.scaling.as_ref())
-        .is_some_and(|s| !s.passed)
-}
-
-async fn stop_on_signal(control: RunControl) {
-    wait_for_signal().await;
-    eprintln!(
-        "\ncicada: stopping (users finish their current request; reports will be written; signal again to stop at once)..."
-    );
-    control.stop();
-    wait_for_signal().await;
-    eprintln!("cicada: stopping at once; reports will be written...");
-    control.force_stop();
-}
-
-#[cfg(unix)]
-pub(crate) async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-pub(crate) async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-/// The live view of `cicada_report::live`: a redrawn screen on a terminal, a status line
+/// The live view of `cicada_render::live`: a redrawn screen on a terminal, a status line
 /// every few seconds in logs.
 async fn live_view(control: RunControl, planned: Option<Duration>) {
     let tty = std::io::stderr().is_terminal();
