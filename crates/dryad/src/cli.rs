@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// Fraction of agent runs that fail, 0..=1.
     #[arg(long, default_value_t = 0.02)]
     pub agent_failure_ratio: f64,
+    /// Plant a known fault for load-test calibration (repeatable; off by default): latency,
+    /// cpu, leak, cache, missing-index, write-lock, crash. `--help` explains each.
+    #[arg(long = "fault", value_name = "SPEC", long_help = crate::fault::HELP)]
+    pub faults: Vec<crate::fault::Fault>,
 }
 
 /// `dryad seed`.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::auth::HashParams;
 use crate::cli::{DbArgs, HashArgs, LatencyKind, SeedArgs, ServeArgs};
 use crate::db::{Backend, PoolSizes};
+use crate::fault::Fault;
 use crate::runtime::{AgentConfig, AutoscaleConfig, LatencyModel};
 
 /// A flag value that cannot work, with what to do instead.
@@ -94,6 +95,8 @@ pub struct ServeConfig {
     pub lease: Duration,
     /// Idle poll period.
     pub poll_interval: Duration,
+    /// Planted faults (`--fault`), checked to name real routes and not to conflict.
+    pub faults: Vec<Fault>,
 }
 
 impl TryFrom<&ServeArgs> for ServeConfig {
@@ -162,6 +165,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             },
             LatencyKind::Constant => LatencyModel::Constant(median),
         };
+        crate::fault::Faults::new(a.faults.clone()).map_err(|e| bad("fault", e.to_string()))?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let hash_concurrency = a.hash_concurrency.unwrap_or(cores.saturating_sub(1).max(1));
         if hash_concurrency == 0 {
@@ -190,6 +194,7 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             },
             lease,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
+            faults: a.faults.clone(),
         })
     }
 }

@@ -35,6 +35,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod fault;
 pub mod metrics;
 pub mod model;
 pub mod runtime;

@@ -12,6 +12,7 @@ use crate::api::app;
 use crate::auth::{PasswordError, PasswordHasher, TokenKeys};
 use crate::config::ServeConfig;
 use crate::db::{Db, DbError};
+use crate::fault::{self, Faults};
 use crate::metrics::Metrics;
 use crate::runtime::{WorkerContext, pool};
 use crate::state::AppState;
@@ -28,6 +29,12 @@ pub enum ServeError {
     /// Serving HTTP failed.
     #[error("HTTP server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The planted faults cannot be planted together.
+    #[error("--fault {0}")]
+    Fault(#[from] fault::FaultSetError),
+    /// Dropping or restoring the history indexes failed.
+    #[error("--fault missing-index: changing the history indexes failed: {0}")]
+    FaultSchema(sqlx::Error),
 }
 
 /// Opens the database and assembles the handlers' state.
@@ -50,7 +57,12 @@ pub async fn build_state(cfg: &ServeConfig) -> Result<AppState, ServeError> {
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hash, concurrency))
         .await
         .map_err(PasswordError::from)??;
-    Ok(AppState::new(db, tokens, hasher, metrics))
+    let faults = Faults::new(cfg.faults.clone()).map_err(ServeError::Fault)?;
+    fault::schema::apply(&db, faults.missing_index())
+        .await
+        .map_err(ServeError::FaultSchema)?;
+    faults.log_active();
+    Ok(AppState::new(db, tokens, hasher, metrics).with_faults(faults))
 }
 
 /// The worker context for a state and config: the workers draw from their own pool.
@@ -80,6 +92,9 @@ pub async fn run(
         workers_max = cfg.autoscale.max,
         "dryad starting"
     );
+    if let Some(faults) = &state.faults {
+        fault::spawn_crash_timer(faults);
+    }
     let workers = tokio::spawn(pool::supervise(
         worker_context(&state, &cfg),
         cfg.autoscale,

@@ -6,6 +6,7 @@ use tokio::sync::Notify;
 
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::db::Db;
+use crate::fault::Faults;
 use crate::metrics::Metrics;
 
 /// Shared state of one service instance; cheap to clone.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes an idle worker when an execution is enqueued.
     pub queue_wakeup: Arc<Notify>,
+    /// Planted faults (`--fault`); `None` in normal operation.
+    pub faults: Option<Arc<Faults>>,
 }
 
 impl AppState {
@@ -32,6 +35,13 @@ impl AppState {
             hasher,
             metrics,
             queue_wakeup: Arc::new(Notify::new()),
+            faults: None,
         }
+    }
+
+    /// The same state with these faults planted (none: unchanged).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = (!faults.is_empty()).then(|| Arc::new(faults));
+        self
     }
 }

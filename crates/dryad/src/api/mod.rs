@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
+use crate::fault;
 use crate::state::AppState;
 
 /// Largest accepted request body.
@@ -29,7 +30,7 @@ pub fn app(state: AppState) -> Router {
             get(studio::list_executions),
         )
         .route("/agents/{agent_id}/metrics", get(studio::agent_metrics));
-    Router::new()
+    let router = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
@@ -37,7 +38,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .nest("/api/v1/agent-studio", studio)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Planted faults (`--fault`) get a layer of their own, absent in normal operation.
+    let router = match state.faults.clone() {
+        Some(faults) if faults.needs_middleware() => router.layer(middleware::from_fn_with_state(
+            faults,
+            fault::effects::apply,
+        )),
+        _ => router,
+    };
+    router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(

@@ -45,9 +45,11 @@ pub async fn ready(
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = state.metrics.render(&state.db.readings());
+    crate::fault::Faults::render_metrics(state.faults.as_deref(), &mut text);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(&state.db.readings()),
+        text,
     )
 }
 

@@ -50,16 +50,34 @@ pub async fn execute(
     let input = serde_json::json!({ "prompt": req.prompt }).to_string();
     {
         let mut conn = state.db.acquire_writer(&timing).await?;
-        timing
-            .db(executions::insert_pending(
-                &mut conn,
-                id,
-                req.agent_id,
-                &user.user_id,
-                &input,
-                now,
-            ))
-            .await?;
+        match state.faults.as_ref().and_then(|f| f.write_lock_hold()) {
+            None => {
+                timing
+                    .db(executions::insert_pending(
+                        &mut conn,
+                        id,
+                        req.agent_id,
+                        &user.user_id,
+                        &input,
+                        now,
+                    ))
+                    .await?
+            }
+            Some(hold) => {
+                timing
+                    .db(crate::fault::write_lock::insert_pending_holding_lock(
+                        &mut conn,
+                        state.db.backend(),
+                        hold,
+                        id,
+                        req.agent_id,
+                        &user.user_id,
+                        &input,
+                        now,
+                    ))
+                    .await?
+            }
+        }
     }
     state.metrics.count_created();
     state.queue_wakeup.notify_one();
