@@ -112,13 +112,60 @@ pub struct Execution {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Longest accepted username, in characters (Unicode scalar values, as JSON Schema counts).
+pub const MAX_USERNAME_CHARS: usize = 256;
+/// Longest accepted password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// Longest accepted prompt, in characters: even with every character escaped as `\uXXXX` (6
+/// bytes) a request at this length stays under the 64 KiB body limit.
+pub const MAX_PROMPT_CHARS: usize = 10_000;
+
 /// `POST /api/v1/auth/login` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"username": "loadtest", "password": "test123"}))]
 pub struct LoginRequest {
-    /// Account name.
+    /// Account name: at most 256 characters, no U+0000 (PostgreSQL text cannot hold it, so no
+    /// account can have it; refused on both backends alike).
+    #[schema(max_length = 256, pattern = "^[^\\u0000]*$")]
     pub username: String,
-    /// Password in clear (sent over the connection, hashed with argon2id at rest).
+    /// Password in clear (sent over the connection, hashed with argon2id at rest); at most 1024
+    /// characters.
+    #[schema(max_length = 1024)]
     pub password: String,
+}
+
+impl LoginRequest {
+    /// The rules the schema states, checked: the reason for a 422 if one is broken.
+    pub fn validate(&self) -> Result<(), String> {
+        check_length("username", &self.username, MAX_USERNAME_CHARS)?;
+        check_length("password", &self.password, MAX_PASSWORD_CHARS)?;
+        check_no_nul("username", &self.username)
+    }
+}
+
+/// Whitespace as the prompt rule counts it: the ASCII set `\t \n \v \f \r` and space,
+/// exactly the class the schema's pattern excludes (Unicode spaces count as content).
+fn is_prompt_space(c: char) -> bool {
+    matches!(c, '\u{9}'..='\u{d}' | ' ')
+}
+
+fn check_length(field: &str, value: &str, max: usize) -> Result<(), String> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(format!(
+            "{field} is {n} characters long; at most {max} are accepted"
+        ));
+    }
+    Ok(())
+}
+
+fn check_no_nul(field: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!(
+            "{field} must not contain U+0000 (NUL): the database cannot store it"
+        ));
+    }
+    Ok(())
 }
 
 /// A bearer token.
@@ -134,11 +181,32 @@ pub struct TokenResponse {
 
 /// `POST /api/v1/agent-studio/execute` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "agent_id": "0195f0a4-6d3c-7b1e-9c2a-5e8f1d2c3b4a",
+    "prompt": "Summarise the latest run"
+}))]
 pub struct ExecuteRequest {
     /// Any well-formed agent id.
     pub agent_id: Uuid,
-    /// What to ask the agent.
+    /// What to ask the agent: 1 to 10,000 characters, at least one of them not ASCII
+    /// whitespace (tab, line feed, vertical tab, form feed, carriage return, space).
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = "[^\\u0009-\\u000d\\u0020]"
+    )]
     pub prompt: String,
+}
+
+impl ExecuteRequest {
+    /// The rules the schema states, checked: the reason for a 422 if one is broken.
+    pub fn validate(&self) -> Result<(), String> {
+        check_length("prompt", &self.prompt, MAX_PROMPT_CHARS)?;
+        if self.prompt.chars().all(is_prompt_space) {
+            return Err("prompt must not be empty or only whitespace".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// The accepted execution.

@@ -501,6 +501,63 @@ async fn bad_inputs_are_4xx_json_never_5xx() {
             "invalid_body",
         ),
         (
+            "execute: prompt of tabs and line breaks only",
+            "POST",
+            EXECUTE.into(),
+            Some("application/json"),
+            format!(r#"{{"agent_id":"{agent}","prompt":"\t\n\u000b\f\r "}}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "execute: prompt over 10,000 characters",
+            "POST",
+            EXECUTE.into(),
+            Some("application/json"),
+            format!(
+                r#"{{"agent_id":"{agent}","prompt":"{}"}}"#,
+                "é".repeat(10_001)
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "login: NUL in the username",
+            "POST",
+            LOGIN.into(),
+            Some("application/json"),
+            r#"{"username":"\u0000","password":"x"}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "login: NUL inside the username",
+            "POST",
+            LOGIN.into(),
+            Some("application/json"),
+            r#"{"username":"load\u0000test","password":"test123"}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "login: username over 256 characters",
+            "POST",
+            LOGIN.into(),
+            Some("application/json"),
+            format!(r#"{{"username":"{}","password":"x"}}"#, "u".repeat(257)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "login: lone surrogate",
+            "POST",
+            LOGIN.into(),
+            Some("application/json"),
+            r#"{"username":"\ud800","password":"x"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
             "execute: JSON array",
             "POST",
             EXECUTE.into(),
@@ -649,4 +706,163 @@ async fn bad_inputs_are_4xx_json_never_5xx() {
     // Nothing above reached the database as an execution.
     let r = app.get(&list_path(agent, ""), Some(&token)).await;
     assert_eq!(r.json["total"], 0);
+}
+
+/// A prompt may hold a NUL and any Unicode: it is stored as JSON text (`\u0000` escaped), which
+/// both backends keep; a Unicode space counts as content (only ASCII whitespace is "empty").
+#[tokio::test]
+async fn prompt_with_nul_and_unicode_is_stored_and_read_back() {
+    let app = TestApp::new().await;
+    let token = app.token().await;
+    let agent = Uuid::new_v4();
+    for prompt in ["a\u{0}b", "\u{3000}", "\u{1F600} plan"] {
+        let r = app
+            .post_json(
+                EXECUTE,
+                Some(&token),
+                &json!({"agent_id": agent, "prompt": prompt}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{prompt:?}: {}", r.text);
+        let id = r.json["execution_id"].as_str().unwrap();
+        let e = app
+            .get(
+                &format!("/api/v1/agent-studio/executions/{id}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(e.status, StatusCode::OK, "{}", e.text);
+        assert_eq!(e.json["input_data"]["prompt"], prompt);
+    }
+}
+
+/// issue 11: a head over the limits is 431 with the JSON error body (hyper's own 431 has none).
+#[tokio::test]
+async fn oversized_heads_are_431_json() {
+    use dryad::api::limits::{MAX_HEADER_BYTES, MAX_HEADERS};
+    let app = TestApp::new().await;
+    let mut many = Request::get("/health");
+    for i in 0..=MAX_HEADERS {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    let r = app.send(many.body(Body::empty()).unwrap()).await;
+    r.assert_error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    );
+    assert!(r.json["detail"].as_str().unwrap().contains("header fields"));
+
+    let big = "v".repeat(MAX_HEADER_BYTES);
+    let r = app
+        .send(
+            Request::get("/health")
+                .header("x-big", big)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    r.assert_error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    );
+
+    // Just under both limits: served.
+    let mut fine = Request::get("/health");
+    for i in 0..MAX_HEADERS {
+        fine = fine.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(
+        app.send(fine.body(Body::empty()).unwrap()).await.status,
+        StatusCode::OK
+    );
+}
+
+/// The served OpenAPI document states what the server enforces: every status a route can
+/// answer, each with the JSON error schema, and the bounds of every parameter and field.
+#[tokio::test]
+async fn openapi_documents_every_status_and_bound() {
+    use dryad::api::studio::MAX_LIMIT;
+    use dryad::model::{MAX_PASSWORD_CHARS, MAX_PROMPT_CHARS, MAX_USERNAME_CHARS};
+    let app = TestApp::new().await;
+    let spec = app.get("/api/v1/openapi.json", None).await.json;
+    let studio = "/api/v1/agent-studio";
+    let expect: [(&str, &str, &[&str]); 9] = [
+        (
+            "post",
+            LOGIN,
+            &[
+                "200", "400", "401", "413", "415", "422", "431", "500", "503",
+            ],
+        ),
+        (
+            "post",
+            EXECUTE,
+            &[
+                "200", "400", "401", "413", "415", "422", "431", "500", "503",
+            ],
+        ),
+        (
+            "get",
+            "/api/v1/agent-studio/executions/{execution_id}",
+            &["200", "400", "401", "404", "431", "500", "503"],
+        ),
+        (
+            "get",
+            "/api/v1/agent-studio/agents/{agent_id}/executions",
+            &["200", "400", "401", "431", "500", "503"],
+        ),
+        (
+            "get",
+            "/api/v1/agent-studio/agents/{agent_id}/metrics",
+            &["200", "400", "401", "431", "500", "503"],
+        ),
+        ("get", "/health", &["200", "431", "500"]),
+        ("get", "/ready", &["200", "431", "500", "503"]),
+        ("get", "/metrics", &["200", "431", "500"]),
+        ("get", "/api/v1/openapi.json", &["200", "431", "500"]),
+    ];
+    for (method, path, statuses) in expect {
+        assert!(
+            path == LOGIN || path == EXECUTE || !path.starts_with(studio) || path.contains('{')
+        );
+        let responses = spec["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} missing"));
+        let mut got: Vec<&str> = responses.keys().map(String::as_str).collect();
+        got.sort_unstable();
+        assert_eq!(got, statuses, "{method} {path}");
+        for (status, response) in responses {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    let params =
+        &spec["paths"]["/api/v1/agent-studio/agents/{agent_id}/executions"]["get"]["parameters"];
+    let param = |name: &str| {
+        params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+            .clone()
+    };
+    assert_eq!(param("limit")["schema"]["minimum"], 1);
+    assert_eq!(param("limit")["schema"]["maximum"], MAX_LIMIT);
+    assert_eq!(param("offset")["schema"]["minimum"], 0);
+    assert_eq!(param("offset")["schema"]["maximum"], i64::MAX);
+    let schemas = &spec["components"]["schemas"];
+    let login = &schemas["LoginRequest"]["properties"];
+    assert_eq!(login["username"]["maxLength"], MAX_USERNAME_CHARS);
+    assert_eq!(login["username"]["pattern"], "^[^\\u0000]*$");
+    assert_eq!(login["password"]["maxLength"], MAX_PASSWORD_CHARS);
+    let prompt = &schemas["ExecuteRequest"]["properties"]["prompt"];
+    assert_eq!(prompt["minLength"], 1);
+    assert_eq!(prompt["maxLength"], MAX_PROMPT_CHARS);
+    assert_eq!(prompt["pattern"], "[^\\u0009-\\u000d\\u0020]");
 }

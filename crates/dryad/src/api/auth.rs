@@ -20,8 +20,12 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password (same message)", body = ErrorBody),
-        (status = 422, description = "Body of the wrong shape", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Body of the wrong shape, a field too long, NUL in the username", body = ErrorBody),
+        (status = 503, description = "Database out of reach or its pool exhausted", body = ErrorBody),
     )
 )]
 pub async fn login(
@@ -29,6 +33,7 @@ pub async fn login(
     Extension(timing): Extension<RequestTiming>,
     Json(req): Json<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
+    req.validate().map_err(ApiError::InvalidBody)?;
     let user = {
         let mut conn = state.db.acquire(&timing).await?;
         timing

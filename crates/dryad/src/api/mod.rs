@@ -1,6 +1,7 @@
 //! The HTTP API: `app(state)` builds the router; handlers live one file per area.
 
 pub mod auth;
+pub mod limits;
 pub mod observe;
 pub mod openapi;
 pub mod ops;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(limits::header_limits))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

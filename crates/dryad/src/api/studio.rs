@@ -31,8 +31,12 @@ pub const MAX_LIMIT: i64 = 100;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Accepted, PENDING", body = ExecuteResponse),
+        (status = 400, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
-        (status = 422, description = "Missing field, wrong type, malformed agent_id, empty prompt", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Missing field, wrong type, malformed agent_id, empty or too long prompt", body = ErrorBody),
+        (status = 503, description = "Database out of reach or its pool exhausted", body = ErrorBody),
     )
 )]
 pub async fn execute(
@@ -41,9 +45,7 @@ pub async fn execute(
     user: AuthUser,
     Json(req): Json<ExecuteRequest>,
 ) -> Result<axum::Json<ExecuteResponse>, ApiError> {
-    if req.prompt.trim().is_empty() {
-        return Err(ApiError::InvalidBody("prompt must not be empty".to_owned()));
-    }
+    req.validate().map_err(ApiError::InvalidBody)?;
     // Time-ordered (v7): new rows land at the end of the primary-key index.
     let id = Uuid::now_v7();
     let now = now_millis();
@@ -101,6 +103,7 @@ pub async fn execute(
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 503, description = "Database out of reach or its pool exhausted", body = ErrorBody),
     )
 )]
 pub async fn get_execution(
@@ -124,10 +127,13 @@ pub async fn get_execution(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Rows to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub offset: Option<i64>,
     /// Only this status.
+    #[param(value_type = Option<Status>)]
     pub status: Option<String>,
 }
 
@@ -182,8 +188,9 @@ impl TryFrom<ListParams> for ListQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page (empty for an agent with no history)", body = ExecutionPage),
-        (status = 400, description = "Malformed id, limit out of range, unknown status", body = ErrorBody),
+        (status = 400, description = "Malformed id, limit or offset out of range or not an integer, unknown status", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 503, description = "Database out of reach or its pool exhausted", body = ErrorBody),
     )
 )]
 pub async fn list_executions(
@@ -230,6 +237,7 @@ pub async fn list_executions(
         (status = 200, description = "Aggregates (zeros and nulls for no history)", body = AgentMetrics),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 503, description = "Database out of reach or its pool exhausted", body = ErrorBody),
     )
 )]
 pub async fn agent_metrics(
