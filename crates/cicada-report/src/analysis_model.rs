@@ -176,14 +176,30 @@ pub struct SeriesPoint {
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     GeneratorSaturated,
+    /// Other processes took the machine's CPU during the run: the results are unreliable.
+    NoisyNeighbours,
+    /// The target process exited or restarted during the run.
+    TargetRestarted,
     TargetCpuBound,
     DatabaseBound,
     ConnectionPoolSaturated,
+    /// Writes waited for the database's write lock (SQLite's single writer, row locks).
+    WriteLockContention,
+    /// Requests waited inside the application (a semaphore, worker pool or lock), not in the
+    /// database and not for CPU.
+    AppQueue,
     QueueGrowth,
     ErrorOnset,
+    /// Requests failed from the very first ones, at the lowest load (credentials, a wrong path,
+    /// users that never got past `on_start`): not a load problem.
+    ErrorsFromStart,
+    /// An open-model run reached its `--max-concurrency` cap because the target answered slowly.
+    ConcurrencyCapReached,
     MemoryGrowth,
     SlowEndpoint,
     LatencyGrowth,
+    /// Nothing limited the run: the busiest resource and how busy it was.
+    NoBottleneck,
 }
 
 /// How much a finding matters.

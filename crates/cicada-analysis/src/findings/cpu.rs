@@ -3,7 +3,7 @@
 
 use cicada_report::analysis_model::{Finding, FindingKind, Severity, TimeWindow};
 
-use super::timeline::{load_series, mean};
+use super::timeline::{load_series, load_unit, mean};
 use super::{FindingsConfig, FindingsInput, ev, num};
 
 /// Seconds of high CPU needed before the rule speaks.
@@ -53,8 +53,8 @@ pub fn target_cpu_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opti
             "%",
             Some(window),
         ),
-        ev("throughput at high CPU", x_hi, "/s", Some(window)),
-        ev("load at high CPU", load_hi, "", Some(window)),
+        ev("throughput at high CPU", x_hi, "req/s", Some(window)),
+        ev("load at high CPU", load_hi, load_unit(report), Some(window)),
     ];
     let plateau = if low.len() >= 3 {
         let e_lo = median(low);
@@ -98,7 +98,7 @@ pub fn target_cpu_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opti
         score: 500.0 + cpu_mean,
         title: "The target is CPU-bound".to_owned(),
         summary: format!(
-            "Throughput plateaued at {} /s while the target's CPU averaged {} % of its cores \
+            "Throughput plateaued at {} req/s while the target's CPU averaged {} % of its cores \
              ({}).",
             num(x_hi, 1),
             num(cpu_mean, 0),
@@ -171,7 +171,7 @@ mod tests {
         let f = target_cpu_bound(&input, &FindingsConfig::default()).expect("finding");
         assert_eq!(f.kind, FindingKind::TargetCpuBound);
         assert_eq!(f.window, Some(TimeWindow::new(30.0, 60.0)));
-        assert!(f.summary.contains("300 /s"), "{}", f.summary);
+        assert!(f.summary.contains("300 req/s"), "{}", f.summary);
         assert!(f.summary.contains("97 %"), "{}", f.summary);
         assert!(f.summary.contains("fell to"), "{}", f.summary);
     }

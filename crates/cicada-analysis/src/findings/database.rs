@@ -279,6 +279,53 @@ fn pools_full(
     paired.then_some(out)
 }
 
+/// Per pool, connections in use as a share of its maximum (0..=1): (pool label, mean, peak)
+/// over the scrapes. Empty when the target exposes no pair of in-use and maximum gauges.
+pub(crate) fn pool_utilisation(
+    input: &FindingsInput<'_>,
+    cfg: &FindingsConfig,
+) -> Vec<(String, f64, f64)> {
+    let in_use = input
+        .series(cfg.metrics.pool_in_use.as_ref(), |s| {
+            *s == SeriesStat::Gauge
+        })
+        .into_iter()
+        .filter(|s| {
+            s.labels
+                .get("state")
+                .is_none_or(|st| matches!(st.as_str(), "in_use" | "busy" | "active" | "used"))
+        });
+    let max = input.series(cfg.metrics.pool_max.as_ref(), |s| *s == SeriesStat::Gauge);
+    let mut out = Vec::new();
+    for u in in_use {
+        let key = pool_key(&u.labels);
+        let Some(m) = max
+            .iter()
+            .find(|m| pool_key(&m.labels) == key)
+            .or_else(|| (max.len() == 1).then(|| &max[0]))
+        else {
+            continue;
+        };
+        let shares: Vec<f64> = u
+            .points
+            .iter()
+            .filter_map(|p| {
+                let limit = m.points.iter().find(|q| q.elapsed_s == p.elapsed_s)?;
+                (limit.value > 0.0).then(|| (p.value / limit.value).min(1.0))
+            })
+            .collect();
+        if let Some(avg) = mean(shares.iter().copied()) {
+            let label = key
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            out.push((label, avg, shares.iter().copied().fold(0.0, f64::max)));
+        }
+    }
+    out
+}
+
 pub fn database_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
     let trend = latency_trend(input);
     let whole = input

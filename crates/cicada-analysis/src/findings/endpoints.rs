@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use cicada_report::analysis_model::{Finding, FindingKind, Severity, TimeWindow};
+use cicada_report::analysis_model::{Finding, FindingKind, TimeWindow};
 
 use super::timeline::load_series;
-use super::{FindingsConfig, FindingsInput, ev, num};
+use super::timeline::load_unit;
+use super::{FindingsConfig, FindingsInput, ev, num, severity};
 
 fn row_label(method: &str, name: &str) -> String {
     if method.is_empty() || name.starts_with(method) {
@@ -17,6 +18,9 @@ fn row_label(method: &str, name: &str) -> String {
 }
 
 /// The endpoints taking the largest share of all request time (requests × mean latency).
+/// Information by itself: some endpoint always has the largest share. It is a warning only
+/// when that endpoint also missed a latency threshold or slows down with load
+/// ([`severity::slow_endpoint`]).
 pub fn slowest_endpoints(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
     let rows = &input.report.requests;
     if rows.len() < 2 {
@@ -43,14 +47,43 @@ pub fn slowest_endpoints(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opt
     if top.1 < cfg.slow_share {
         return None;
     }
+    let report = input.report;
+    let slo_missed = severity::endpoint_slo_missed(report, &top.0)
+        || (severity::latency_slo_missed(report) && top.1 >= severity::WARNING_SHARE);
+    let grown = grown_endpoints(input, cfg);
+    let degrades = grown.iter().find(|g| g.0 == top.0);
+    let severity = severity::slow_endpoint(top.1, slo_missed, degrades.is_some());
     let listed: Vec<_> = shares.iter().take(3).filter(|s| s.1 >= 0.05).collect();
+    let mut why = Vec::new();
+    if slo_missed {
+        why.push("the run missed a latency threshold".to_owned());
+    }
+    if let Some(g) = degrades {
+        why.push(format!(
+            "its P95 grows {}× from low to high load ({} → {} ms)",
+            num(g.3, 1),
+            num(g.1, 1),
+            num(g.2, 1)
+        ));
+    }
+    let next_step = if why.is_empty() {
+        format!(
+            "Nothing to do for this alone: {} is where most request time goes, but it met the \
+             thresholds and does not slow down with load. Start with it only when it must get \
+             faster.",
+            top.0
+        )
+    } else {
+        format!(
+            "Start optimising with {}: it is where the time goes and {}. Look at its handler's \
+             work (queries, hashing, serialisation) in its Server-Timing breakdown.",
+            top.0,
+            why.join(", and ")
+        )
+    };
     Some(Finding {
         kind: FindingKind::SlowEndpoint,
-        severity: if top.1 >= 0.5 {
-            Severity::Warning
-        } else {
-            Severity::Info
-        },
+        severity,
         score: 100.0 + top.1 * 100.0,
         title: format!(
             "{} takes {} % of all request time",
@@ -83,17 +116,20 @@ pub fn slowest_endpoints(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opt
             })
             .collect(),
         window: None,
-        next_step: format!(
-            "Start optimising with {}: it is where the time goes. Look at its handler's queries \
-             and payload size.",
-            top.0
-        ),
+        next_step,
     })
 }
 
-/// Endpoints whose P95 grows the most from low load (≤ 50 % of the peak) to high load
-/// (≥ 90 % of the peak).
-pub fn latency_growth(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
+/// An endpoint that slows down with load: (label, P95 at low load ms, at high load ms, factor).
+pub type Grown = (String, f64, f64, f64);
+
+/// Endpoints whose P95 grew at least `cfg.latency_growth_factor` times (and by 5 ms) from low
+/// to high load, most grown first: (label, low P95 ms, high P95 ms, factor), and the window
+/// from the first low-load to the last high-load second.
+fn grown_with_window(
+    input: &FindingsInput<'_>,
+    cfg: &FindingsConfig,
+) -> Option<(Vec<Grown>, TimeWindow, f64)> {
     let report = input.report;
     let load = load_series(report);
     let peak = load.iter().map(|l| l.1).fold(0.0, f64::max);
@@ -122,7 +158,7 @@ pub fn latency_growth(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
     if low_s.len() < 3 || high_s.len() < 3 {
         return None;
     }
-    let mut grown: Vec<(String, f64, f64, f64)> = acc
+    let mut grown: Vec<Grown> = acc
         .into_iter()
         .filter(|(_, a)| a[1] > 0.0 && a[3] > 0.0)
         .map(|(name, a)| {
@@ -131,22 +167,34 @@ pub fn latency_growth(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option
         })
         .filter(|g| g.3 >= cfg.latency_growth_factor && g.2 - g.1 >= 5.0)
         .collect();
+    grown.sort_by(|a, b| b.3.total_cmp(&a.3));
+    let first = low_s.iter().copied().fold(f64::MAX, f64::min) - 1.0;
+    let last = high_s.iter().copied().fold(0.0, f64::max);
+    Some((grown, TimeWindow::new(first.max(0.0), last), peak))
+}
+
+/// The endpoints that slow down with load (see [`latency_growth`]).
+pub fn grown_endpoints(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Vec<Grown> {
+    grown_with_window(input, cfg).map_or_else(Vec::new, |g| g.0)
+}
+
+/// Endpoints whose P95 grows the most from low load (≤ 50 % of the peak) to high load
+/// (≥ 90 % of the peak).
+pub fn latency_growth(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
+    let (mut grown, window, peak) = grown_with_window(input, cfg)?;
     if grown.is_empty() {
         return None;
     }
-    grown.sort_by(|a, b| b.3.total_cmp(&a.3));
     grown.truncate(3);
-    let first = low_s.iter().copied().fold(f64::MAX, f64::min) - 1.0;
-    let last = high_s.iter().copied().fold(0.0, f64::max);
-    let window = TimeWindow::new(first.max(0.0), last);
+    let unit = load_unit(input.report);
     let top = &grown[0];
     Some(Finding {
         kind: FindingKind::LatencyGrowth,
-        severity: Severity::Warning,
+        severity: severity::latency_growth(severity::latency_slo_missed(input.report)),
         score: 150.0 + top.3.min(50.0),
         title: format!("{} slows down {}× under load", top.0, num(top.3, 1)),
         summary: format!(
-            "P95 from low load (≤ {} ) to high load (≥ {}): {}.",
+            "P95 from low load (≤ {} {unit}) to high load (≥ {} {unit}): {}.",
             num(0.5 * peak, 1),
             num(0.9 * peak, 1),
             grown

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use cicada_report::analysis_model::{Finding, FindingKind, TimeWindow};
 use cicada_report::model::FailureKind;
 
-use super::timeline::load_series;
+use super::timeline::{load_series, load_unit};
 use super::{FindingsConfig, FindingsInput, ev, num};
 
 fn kind_name(k: FailureKind) -> &'static str {
@@ -98,21 +98,23 @@ pub fn error_onset(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<F
         onset.elapsed_s as f64 - 1.0,
         tl[tl.len() - 1].elapsed_s as f64,
     );
-    let unit = match report.run.plan.model {
-        cicada_report::model::LoadModel::Closed => "users",
-        cicada_report::model::LoadModel::Open => "iterations/s",
-    };
+    let unit = load_unit(report);
     let mut evidence = vec![
         ev("load at onset", load, unit, Some(window)),
         ev("onset", onset.elapsed_s as f64, "s", Some(window)),
-        ev("failures", total_failures as f64, "", Some(window)),
+        ev(
+            "failed requests",
+            total_failures as f64,
+            "requests",
+            Some(window),
+        ),
         ev("failure ratio (whole run)", ratio * 100.0, "%", None),
     ];
     for (k, n, _) in &kinds {
         evidence.push(ev(
             &format!("{} failures", kind_name(*k)),
             *n as f64,
-            "",
+            "requests",
             None,
         ));
     }

@@ -133,7 +133,7 @@ pub fn assess(
         evidence.push(ev("schedule lag p99 (worst)", worst_lag, "ms", span));
     }
     if dropped > 0 {
-        evidence.push(ev("dropped iterations", dropped as f64, "", span));
+        evidence.push(ev("dropped iterations", dropped as f64, "iterations", span));
     }
     let share = affected.len() as f64 / total as f64;
     let finding = Finding {

@@ -46,7 +46,7 @@ pub fn memory_growth(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<
                 ev("RSS at the start", first / MIB, "MiB", Some(*w)),
                 ev("RSS at the end", last / MIB, "MiB", Some(*w)),
                 ev("growth rate", per_min / MIB, "MiB/min", Some(*w)),
-                ev("fit R²", fit.r_squared, "", Some(*w)),
+                ev("linear fit R²", fit.r_squared * 100.0, "%", Some(*w)),
             ],
             window: Some(*w),
             next_step: "Run a longer steady (soak) test to see whether it levels off; if not, \

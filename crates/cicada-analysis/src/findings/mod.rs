@@ -14,7 +14,9 @@ pub mod endpoints;
 pub mod errors;
 pub mod generator;
 pub mod memory;
+pub mod policy;
 pub mod queue;
+pub mod quiet;
 pub mod severity;
 pub mod timeline;
 
@@ -192,7 +194,9 @@ pub struct FindingsOutcome {
     pub generator_health: GeneratorHealth,
 }
 
-/// Run every rule and rank the findings: most severe first, then by score, then by kind.
+/// Run every rule and rank the findings ([`policy::rank`]): verdicts on the run's trust first,
+/// then by severity and score. When nothing is a warning or critical, a "no bottleneck"
+/// finding names the busiest resource ([`quiet`]).
 pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOutcome {
     let (generator_health, generator_finding) = generator::assess(input, config);
     let mut findings: Vec<Finding> = generator_finding.into_iter().collect();
@@ -204,12 +208,10 @@ pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOu
     findings.extend(memory::memory_growth(input, config));
     findings.extend(endpoints::slowest_endpoints(input, config));
     findings.extend(endpoints::latency_growth(input, config));
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.score.total_cmp(&a.score))
-            .then(a.kind.cmp(&b.kind))
-    });
+    if let Some(quiet) = quiet::no_bottleneck(input, config, &findings) {
+        findings.push(quiet);
+    }
+    policy::rank(&mut findings);
     FindingsOutcome {
         findings,
         generator_health,
@@ -245,7 +247,7 @@ pub(crate) fn ev(
 mod tests {
     use super::test_support::*;
     use super::*;
-    use cicada_report::analysis_model::FindingKind;
+    use cicada_report::analysis_model::{FindingKind, Severity};
 
     #[test]
     fn a_healthy_run_has_no_findings() {
@@ -258,8 +260,87 @@ mod tests {
         let mut input = FindingsInput::new(&report);
         input.resources = Some(&resources);
         let out = analyze(&input, &FindingsConfig::default());
-        assert!(out.findings.is_empty(), "{:#?}", out.findings);
+        let kinds: Vec<_> = out.findings.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FindingKind::NoBottleneck], "{:#?}", out.findings);
+        assert!(
+            out.findings[0]
+                .title
+                .contains("the busiest resource was the target's CPU (2 cores) at 40 %"),
+            "{}",
+            out.findings[0].title
+        );
         assert!(out.generator_health.healthy);
+    }
+
+    /// The healthy run: one endpoint (the argon2 login) takes most of the request
+    /// time, P95 a few ms, no errors, no threshold missed. That share is information only.
+    #[test]
+    fn a_large_share_of_request_time_alone_is_not_a_warning() {
+        let report = ReportBuilder::ramp_and_hold(60, 100.0).build(|_, _| Second {
+            rps: 1000.0,
+            p95_ms: 4.0,
+            by_request: vec![("POST /login", 100, 30.0), ("GET /items", 900, 0.5)],
+            ..Second::default()
+        });
+        let resources = resources_with_target(60, |_| (30.0, 100 << 20), |_| 20.0);
+        let mut input = FindingsInput::new(&report);
+        input.resources = Some(&resources);
+        let out = analyze(&input, &FindingsConfig::default());
+        assert!(
+            out.findings.iter().all(|f| f.severity == Severity::Info),
+            "{:#?}",
+            out.findings
+        );
+        let share = out
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::SlowEndpoint)
+            .expect("the share is still reported");
+        assert!(
+            share.title.contains("POST /login takes 87 %"),
+            "{}",
+            share.title
+        );
+        assert!(
+            share.next_step.starts_with("Nothing to do"),
+            "{}",
+            share.next_step
+        );
+        assert_eq!(out.findings.last().unwrap().kind, FindingKind::NoBottleneck);
+    }
+
+    /// Every number a rule prints carries its unit.
+    #[test]
+    fn every_piece_of_evidence_has_a_unit() {
+        let report =
+            ReportBuilder::steps(&[(20, 10.0), (20, 60.0), (20, 100.0)]).build(|t, u| Second {
+                rps: u * 10.0,
+                p95_ms: 5.0 * u,
+                failures: if t > 40 { 20 } else { 0 },
+                by_request: vec![("GET /fast", 900, 5.0), ("GET /search", 100, 5.0 * u)],
+                ..Second::default()
+            });
+        let resources = resources_with_target(
+            60,
+            |t| (if t > 40 { 97.0 } else { 40.0 }, (100 << 20) + (t << 21)),
+            |t| if t > 50 { 95.0 } else { 20.0 },
+        );
+        let gauges = scraped(vec![series(
+            "dryad_queue_depth",
+            cicada_report::analysis_model::SeriesStat::Gauge,
+            60,
+            |t| t as f64 * 5.0,
+        )]);
+        let mut input = FindingsInput::new(&report);
+        input.resources = Some(&resources);
+        input.scraped = Some(&gauges);
+        let out = analyze(&input, &FindingsConfig::default());
+        assert!(out.findings.len() >= 4, "{:#?}", out.findings);
+        for f in &out.findings {
+            for e in &f.evidence {
+                assert!(!e.unit.is_empty(), "{:?}: {} has no unit", f.kind, e.label);
+            }
+        }
     }
 
     #[test]

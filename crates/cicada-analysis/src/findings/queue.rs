@@ -55,10 +55,10 @@ pub fn queue_growth(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<F
                     num(w.duration_s(), 0)
                 ),
                 evidence: vec![
-                    ev(&format!("{label} at the start"), first, "", Some(*w)),
-                    ev(&format!("{label} at the end"), last, "", Some(*w)),
-                    ev("growth rate", fit.slope, "/s", Some(*w)),
-                    ev("fit R²", fit.r_squared, "", Some(*w)),
+                    ev(&format!("{label} at the start"), first, "items", Some(*w)),
+                    ev(&format!("{label} at the end"), last, "items", Some(*w)),
+                    ev("growth rate", fit.slope, "items/s", Some(*w)),
+                    ev("linear fit R²", fit.r_squared * 100.0, "%", Some(*w)),
                 ],
                 window: Some(*w),
                 next_step: "At this load the target is over capacity. Find what its workers wait \

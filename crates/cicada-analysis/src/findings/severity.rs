@@ -48,11 +48,46 @@ pub fn from_error_ratio(ratio: f64) -> Severity {
     }
 }
 
+/// Severity of "this endpoint takes the largest share of request time": information by itself
+/// (some endpoint always has the largest share). It is a warning only when that endpoint also
+/// missed a latency threshold (its own, or the run's while it takes at least
+/// [`WARNING_SHARE`] of the time), or its latency grows with load; critical when it missed
+/// a threshold and takes at least [`CRITICAL_SHARE`] of all request time.
+pub fn slow_endpoint(share: f64, slo_missed: bool, degrades: bool) -> Severity {
+    match (slo_missed, degrades) {
+        (true, _) if share >= CRITICAL_SHARE => Severity::Critical,
+        (true, _) | (false, true) => Severity::Warning,
+        (false, false) => Severity::Info,
+    }
+}
+
+/// Severity of an endpoint slowing down with load: a warning (users wait longer as load
+/// grows), critical when the run also missed a latency threshold.
+pub fn latency_growth(slo_missed: bool) -> Severity {
+    if slo_missed {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    }
+}
+
 fn raise(s: Severity) -> Severity {
     match s {
         Severity::Info => Severity::Warning,
         Severity::Warning | Severity::Critical => Severity::Critical,
     }
+}
+
+/// Whether a latency threshold scoped to the request row `label` (`"METHOD name"` or `"name"`)
+/// failed.
+pub fn endpoint_slo_missed(report: &RunReport, label: &str) -> bool {
+    report.thresholds.iter().any(|t| {
+        !t.passed
+            && t.unit == "ms"
+            && t.scope
+                .as_deref()
+                .is_some_and(|s| s == label || label.ends_with(&format!(" {s}")))
+    })
 }
 
 /// Whether a latency threshold (a percentile, mean, min or max in ms) of the run failed.
@@ -85,6 +120,14 @@ mod tests {
         assert_eq!(from_share(0.1, true), Severity::Warning);
         assert_eq!(from_share(0.2, true), Severity::Critical);
         assert_eq!(from_share(0.6, true), Severity::Critical);
+    }
+
+    #[test]
+    fn a_large_share_alone_is_information() {
+        assert_eq!(slow_endpoint(0.86, false, false), Severity::Info);
+        assert_eq!(slow_endpoint(0.86, false, true), Severity::Warning);
+        assert_eq!(slow_endpoint(0.3, true, false), Severity::Warning);
+        assert_eq!(slow_endpoint(0.5, true, false), Severity::Critical);
     }
 
     #[test]

@@ -21,6 +21,14 @@ pub fn load_series(report: &RunReport) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The unit of [`load_series`]: `users` (closed model) or `iterations/s` (open model).
+pub fn load_unit(report: &RunReport) -> &'static str {
+    match report.run.plan.model {
+        LoadModel::Closed => "users",
+        LoadModel::Open => "iterations/s",
+    }
+}
+
 /// The plan's target at time `t`: each stage moves linearly from the previous target (0 at the
 /// start) to its own over its duration; after the last stage the last target holds.
 fn planned_rate(stages: &[cicada_report::model::StageInfo], t: f64) -> f64 {

@@ -19,6 +19,13 @@ fn severity_label(s: Severity) -> &'static str {
 fn kind_label(k: FindingKind) -> &'static str {
     match k {
         FindingKind::GeneratorSaturated => "load generator saturated",
+        FindingKind::NoisyNeighbours => "other processes on the machine",
+        FindingKind::TargetRestarted => "target restarted",
+        FindingKind::WriteLockContention => "write-lock contention",
+        FindingKind::AppQueue => "queue inside the application",
+        FindingKind::ErrorsFromStart => "errors from the first request",
+        FindingKind::ConcurrencyCapReached => "concurrency cap reached",
+        FindingKind::NoBottleneck => "no bottleneck",
         FindingKind::TargetCpuBound => "target CPU-bound",
         FindingKind::DatabaseBound => "database-bound",
         FindingKind::ConnectionPoolSaturated => "connection pool saturated",

@@ -1,0 +1,295 @@
+//! Running one zoo case: a seeded scratch directory, dryad started with the case's settings
+//! (and prefix, e.g. `taskset -c 0`), the case's scenario from `tests/load/zoo/`, the real
+//! `cicada run` with the target's PID and `/metrics` scrape, and the report it wrote.
+//!
+//! Cases run one at a time (a lock file in the temp directory), whether the harness runs them
+//! as threads of one binary (`cargo test`) or as processes (`cargo nextest`): each one plants a
+//! single cause, and two at once would plant each other's.
+
+#![allow(dead_code)] // the cases use different parts
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use cicada_report::RunReport;
+use cicada_report::analysis_model::{Finding, FindingKind, Severity};
+
+use crate::support::{Bins, Dryad, Scratch, bins, cicada_run, text};
+
+/// One planted cause.
+pub struct Case<'a> {
+    /// Short name, also the scratch directory's.
+    pub name: &'a str,
+    /// File name under `tests/load/zoo/`.
+    pub scenario: &'a str,
+    /// Runs before `dryad` (e.g. `["taskset", "-c", "0"]`).
+    pub dryad_prefix: &'a [&'a str],
+    /// `dryad serve` flags after `--database-url` and `--bind`.
+    pub dryad_args: &'a [&'a str],
+    /// Runs before `cicada` (e.g. `["taskset", "-c", "0"]`).
+    pub cicada_prefix: &'a [&'a str],
+    /// `cicada run` flags after `-H`: the load, its duration.
+    pub cicada_args: &'a [&'a str],
+}
+
+/// What a case produced.
+pub struct Outcome {
+    pub report: RunReport,
+    pub stdout: String,
+    pub code: Option<i32>,
+}
+
+impl Outcome {
+    pub fn findings(&self) -> &[Finding] {
+        &self
+            .report
+            .analysis
+            .as_ref()
+            .expect("the report has an analysis")
+            .findings
+    }
+
+    /// The findings in order, one line each, for failure messages.
+    pub fn listing(&self) -> String {
+        self.findings()
+            .iter()
+            .map(|f| {
+                let evidence: Vec<String> = f
+                    .evidence
+                    .iter()
+                    .map(|e| format!("{} {:.2} {}", e.label, e.value, e.unit))
+                    .collect();
+                format!(
+                    "[{:?}] {:?}: {} | {} | {}",
+                    f.severity,
+                    f.kind,
+                    f.title,
+                    f.summary,
+                    evidence.join("; ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The first warning or critical finding.
+    pub fn top(&self) -> Option<&Finding> {
+        self.findings()
+            .iter()
+            .find(|f| f.severity >= Severity::Warning)
+    }
+
+    /// The first warning or critical finding that is not about other processes on this shared
+    /// machine: the diagnosis of the planted cause. A noisy-neighbour verdict, when there is
+    /// one, must rank first (the run's trust is read before any cause) and must be backed by
+    /// other processes' CPU in its evidence.
+    pub fn cause(&self) -> Option<&Finding> {
+        let top = self.top()?;
+        if top.kind != FindingKind::NoisyNeighbours {
+            assert!(
+                self.findings()
+                    .iter()
+                    .all(|f| f.kind != FindingKind::NoisyNeighbours
+                        || f.severity < Severity::Warning),
+                "a noisy-neighbour warning ranks first:\n{}",
+                self.listing()
+            );
+            return Some(top);
+        }
+        let others = top
+            .evidence
+            .iter()
+            .find(|e| e.label.starts_with("other processes' CPU"))
+            .unwrap_or_else(|| panic!("no other processes' CPU in {:?}", top.evidence));
+        assert!(others.value > 0.0, "{:?}", top.evidence);
+        self.findings()
+            .iter()
+            .filter(|f| f.kind != FindingKind::NoisyNeighbours)
+            .find(|f| f.severity >= Severity::Warning)
+    }
+
+    /// Record the case's outcome, for the results table in docs/analysis.md: a line in the
+    /// file `ZOO_RESULTS` names, when set.
+    pub fn record(&self, case: &str) {
+        let Some(path) = std::env::var_os("ZOO_RESULTS") else {
+            return;
+        };
+        let line = match self.top() {
+            Some(top) => {
+                let cause = self
+                    .cause()
+                    .map(|c| format!("{:?} ({:?}): {}", c.kind, c.severity, c.title))
+                    .unwrap_or_else(|| "—".to_owned());
+                format!(
+                    "| {case} | {:?} ({:?}): {} | {cause} |\n",
+                    top.kind, top.severity, top.title
+                )
+            }
+            None => format!(
+                "| {case} | none: {} | — |\n",
+                self.findings()
+                    .iter()
+                    .map(|f| f.title.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        let mut file = File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(line.as_bytes()).unwrap();
+    }
+}
+
+/// The binaries: those of this build, or of the directory `ZOO_BINS` names (to run the zoo
+/// against another build, e.g. main's, for a before/after comparison).
+fn zoo_bins() -> Bins {
+    match std::env::var_os("ZOO_BINS") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            Bins {
+                cicada: dir.join("cicada"),
+                dryad: dir.join("dryad"),
+            }
+        }
+        None => bins(),
+    }
+}
+
+fn zoo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load/zoo")
+}
+
+/// Held while a case runs.
+pub struct Turn(File);
+
+/// Wait for the machine-wide zoo lock.
+pub fn turn() -> Turn {
+    let file = File::create(std::env::temp_dir().join("dryad-suite-zoo.lock")).unwrap();
+    file.lock().unwrap();
+    Turn(file)
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Run `case` (taking the zoo lock), with `during` started after dryad is ready and dropped
+/// when cicada has finished (e.g. CPU hogs).
+pub fn run_with<T>(case: &Case<'_>, during: impl FnOnce() -> T) -> Outcome {
+    let _turn = turn();
+    let bins = zoo_bins();
+    let scenario = std::fs::read_to_string(zoo_dir().join(case.scenario))
+        .unwrap_or_else(|e| panic!("tests/load/zoo/{}: {e}", case.scenario));
+    let scratch = Scratch::new(&format!("zoo-{}", case.name), &scenario);
+    scratch.seed(&bins);
+    let dryad = Dryad::start(&bins, &scratch, case.dryad_prefix, case.dryad_args);
+    let pid = dryad.pid().to_string();
+    let metrics = format!("{}/metrics", dryad.base);
+    let run = cicada_run(&bins, &scratch, &["-H", &dryad.base, "--quiet"]);
+    let mut cmd = match case.cicada_prefix.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(run.get_program());
+            c
+        }
+        None => Command::new(run.get_program()),
+    };
+    cmd.args(run.get_args())
+        .args(["--target-pid", &pid, "--scrape", &metrics])
+        .args(case.cicada_args)
+        .stdin(Stdio::null());
+    let guard = during();
+    let out = cmd.output().unwrap();
+    drop(guard);
+    drop(dryad);
+    let stdout = text(&out.stdout);
+    assert!(
+        matches!(out.status.code(), Some(0..=3)),
+        "cicada failed ({:?}): {stdout}{}",
+        out.status,
+        text(&out.stderr)
+    );
+    let outcome = Outcome {
+        report: scratch.report(),
+        stdout,
+        code: out.status.code(),
+    };
+    eprintln!("zoo {}:\n{}", case.name, outcome.listing());
+    outcome.record(case.name);
+    scratch.assert_nothing_left();
+    outcome
+}
+
+pub fn run(case: &Case<'_>) -> Outcome {
+    run_with(case, || ())
+}
+
+/// A busy loop, optionally pinned to `core`, bounded by `timeout` whatever happens to the
+/// test; stopped (SIGTERM, which `timeout` passes on) when dropped.
+pub struct Hog(Child);
+
+impl Hog {
+    pub fn start(core: Option<&str>) -> Self {
+        let mut cmd = match core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", core, "timeout"]);
+                c
+            }
+            None => Command::new("timeout"),
+        };
+        let child = cmd
+            .args(["120", "sh", "-c", "while :; do :; done"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("the busy loop starts");
+        Hog(child)
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether `taskset` (util-linux) can run; with `CI` set its absence fails the test.
+pub fn taskset_present(test: &str) -> bool {
+    let ok = Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test} needs `taskset` (util-linux), which CI installs"
+        );
+        eprintln!("SKIPPED {test}: `taskset` (util-linux) is not installed");
+    }
+    ok
+}
+
+/// Assert the planted cause is the diagnosis: the first warning/critical finding (after a
+/// noisy-neighbour verdict this shared machine may add) is of `kind`.
+pub fn assert_cause(outcome: &Outcome, kind: FindingKind) -> &Finding {
+    let cause = outcome
+        .cause()
+        .unwrap_or_else(|| panic!("no warning or critical finding:\n{}", outcome.listing()));
+    assert_eq!(cause.kind, kind, "\n{}", outcome.listing());
+    for e in &cause.evidence {
+        assert!(!e.unit.is_empty(), "{} has no unit", e.label);
+    }
+    assert!(!cause.next_step.is_empty());
+    cause
+}
