@@ -75,7 +75,7 @@ impl fmt::Display for Op {
 /// Which rows a threshold looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// All requests (the aggregated row).
+    /// All requests (the aggregated row): every row but the flow steps' own.
     All,
     /// Rows with this stats name, any method.
     Name(String),
@@ -87,7 +87,8 @@ impl Scope {
     /// Does a row with this method and name fall in the scope?
     pub fn matches(&self, method: &str, name: &str) -> bool {
         match self {
-            Self::All => true,
+            // Flow rows (GROUP, UNTIL, FOREACH) time requests that have their own rows.
+            Self::All => !crate::scenario::compile::is_flow_method(method),
             Self::Name(n) => n == name,
             Self::MethodName(m, n) => m.eq_ignore_ascii_case(method) && n == name,
         }
@@ -134,7 +135,8 @@ pub struct Threshold {
 }
 
 const METHODS: &[&str] = &[
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT",
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "GROUP",
+    "UNTIL", "FOREACH",
 ];
 
 impl Threshold {

@@ -61,14 +61,7 @@ pub fn describe(checked: &CheckedScenario) -> String {
         );
         let task_total: u32 = u.tasks.iter().map(|t| t.weight).sum();
         for t in &u.tasks {
-            let rows: Vec<String> = t
-                .steps
-                .iter()
-                .map(|s| {
-                    let r = &p.rows[s.row];
-                    format!("{} {}", r.method, r.name)
-                })
-                .collect();
+            let rows: Vec<String> = t.steps.iter().map(|s| s.describe(&p.rows)).collect();
             let _ = writeln!(
                 out,
                 "  task {:?} weight {}/{task_total} ({:.1}%): {}",

@@ -9,7 +9,7 @@ use http::{HeaderValue, Uri};
 use http_body_util::Full;
 
 use super::Shared;
-use super::vu::Vu;
+use super::vu::{LastResponse, Vu};
 use crate::http::HttpResponse;
 use crate::scenario::compile::{
     CompiledBody, CompiledCaptureSource, CompiledCheck, CompiledRequest, HeaderTemplate,
@@ -39,6 +39,9 @@ pub async fn execute(
                 &Sample::default(),
                 Some((FailureKind::Other, &message)),
             );
+            if req.keep {
+                vu.last = None;
+            }
             return false;
         }
     };
@@ -55,6 +58,9 @@ pub async fn execute(
             };
             vu.shard
                 .record(req.row, &sample, Some((f.kind, &f.message)));
+            if req.keep {
+                vu.last = None;
+            }
             false
         }
         Ok(response) => {
@@ -65,7 +71,7 @@ pub async fn execute(
                 bytes: response.bytes,
                 server: ServerTimes::from_headers(&response.headers),
             };
-            match judge(vu, req, &response) {
+            let ok = match judge(vu, req, &response) {
                 Ok(()) => {
                     vu.shard.record(req.row, &sample, None);
                     true
@@ -74,7 +80,16 @@ pub async fn execute(
                     vu.shard.record(req.row, &sample, Some((kind, &message)));
                     false
                 }
+            };
+            if req.keep {
+                vu.last = Some(LastResponse {
+                    status: response.status.as_u16(),
+                    headers: response.headers,
+                    body: response.body,
+                    json: std::sync::OnceLock::new(),
+                });
             }
+            ok
         }
     }
 }

@@ -11,6 +11,7 @@
 mod clock;
 mod closed;
 mod exec;
+mod flow;
 mod machine;
 mod open;
 mod spread;

@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::exec::execute;
+use super::flow;
 use super::vu::Vu;
+use crate::scenario::compile::CompiledStep;
 use crate::scenario::model::Wait;
 
 /// A stop signal that is cheap to poll on the hot path (an atomic load, no lock) and wakes a
@@ -83,7 +85,14 @@ pub async fn iteration(shared: &Shared, vu: &mut Vu, intended: Option<Instant>, 
     let ticket = vu.rng.random_range(0..ut.task_picker.total());
     let task = &ut.tasks[ut.task_picker.pick(ticket)];
     let mut timed_from = intended;
+    if !task.plain {
+        flow::run_steps(shared, vu, &task.steps, &mut timed_from, stop).await;
+        return;
+    }
     for step in &task.steps {
+        let CompiledStep::Request(step) = step else {
+            unreachable!("a plain task holds requests only")
+        };
         if !execute(shared, vu, step, timed_from.take()).await || stop.is_stopped() {
             break;
         }

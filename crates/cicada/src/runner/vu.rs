@@ -29,6 +29,31 @@ pub struct Vu {
     pub scratch: String,
     /// Whether `on_start` has run and succeeded.
     pub started: bool,
+    /// The last response of a request whose task has flow steps that read it.
+    pub last: Option<LastResponse>,
+}
+
+/// A response kept for conditions and `foreach` (only for tasks whose flow steps read one).
+#[derive(Debug)]
+pub struct LastResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Option<bytes::Bytes>,
+    /// The body parsed as JSON, on first use.
+    pub json: std::sync::OnceLock<Option<serde_json::Value>>,
+}
+
+impl LastResponse {
+    /// The body as JSON (`None` when it is not JSON or was not read).
+    pub fn json(&self) -> Option<&serde_json::Value> {
+        self.json
+            .get_or_init(|| {
+                self.body
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+            })
+            .as_ref()
+    }
 }
 
 impl Vu {
@@ -53,6 +78,7 @@ impl Vu {
             buf: String::with_capacity(256),
             scratch: String::new(),
             started: false,
+            last: None,
         };
         // Per-user feeders: one row per user, round-robin by start order.
         for f in &program.feeders {

@@ -28,8 +28,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::model::{
-    Body, Capture, CaptureSource, Check, Defaults, Feeder, FeederMode, Generator, GeneratorKind,
-    LoadSpec, Request, Scenario, Task, ThresholdSpec, UserType, Wait,
+    Body, Capture, CaptureSource, Check, Condition, Defaults, Feeder, FeederMode, Foreach,
+    Generator, GeneratorKind, Group, IfStep, LoadSpec, LoopStep, OnTimeout, Pacing, Request,
+    Scenario, Step, Task, ThresholdSpec, Until, UserType, Wait,
 };
 
 /// Fluent construction of a [`Scenario`].
@@ -207,9 +208,155 @@ impl Task {
         self
     }
 
-    pub fn step(mut self, request: Request) -> Self {
-        self.steps.push(request);
+    /// Add a step: a [`Request`] or a flow [`Step`] (`Step::group`, [`Until`], …).
+    pub fn step(mut self, step: impl Into<Step>) -> Self {
+        self.steps.push(step.into());
         self
+    }
+}
+
+impl Step {
+    /// A named group of steps, timed as a whole (its own `GROUP` row).
+    pub fn group(name: impl Into<String>, steps: impl IntoIterator<Item = Step>) -> Self {
+        Step::Group(Group {
+            name: name.into(),
+            steps: steps.into_iter().collect(),
+            origin: None,
+        })
+    }
+
+    /// Run `then` when `condition` holds, else `otherwise`.
+    pub fn when(
+        condition: impl Into<String>,
+        then: impl IntoIterator<Item = Step>,
+        otherwise: impl IntoIterator<Item = Step>,
+    ) -> Self {
+        Step::If(IfStep {
+            condition: Condition::new(condition),
+            then: then.into_iter().collect(),
+            otherwise: otherwise.into_iter().collect(),
+            origin: None,
+        })
+    }
+
+    /// Run `steps` `times` times.
+    pub fn repeat(times: u32, steps: impl IntoIterator<Item = Step>) -> Self {
+        Step::Loop(LoopStep {
+            times,
+            index: None,
+            steps: steps.into_iter().collect(),
+            origin: None,
+        })
+    }
+
+    /// A pause between two steps (a constant or between wait).
+    pub fn wait(wait: Wait) -> Self {
+        Step::Wait(wait)
+    }
+}
+
+impl Until {
+    /// Repeat `steps` until `condition` holds: every 1 s, for at most 30 s, failing on timeout.
+    pub fn new(condition: impl Into<String>, steps: impl IntoIterator<Item = Step>) -> Self {
+        Self {
+            name: None,
+            condition: Condition::new(condition),
+            steps: steps.into_iter().collect(),
+            pacing: Pacing::Interval(super::file::DEFAULT_UNTIL_INTERVAL),
+            max_tries: None,
+            timeout: super::file::DEFAULT_UNTIL_TIMEOUT,
+            on_timeout: OnTimeout::Fail,
+            origin: None,
+        }
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub fn interval(mut self, d: Duration) -> Self {
+        self.pacing = Pacing::Interval(d);
+        self
+    }
+
+    pub fn backoff(mut self, initial: Duration, factor: f64, max: Duration) -> Self {
+        self.pacing = Pacing::Backoff {
+            initial,
+            factor,
+            max,
+        };
+        self
+    }
+
+    pub fn max_tries(mut self, n: u32) -> Self {
+        self.max_tries = Some(n);
+        self
+    }
+
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    pub fn on_timeout(mut self, on_timeout: OnTimeout) -> Self {
+        self.on_timeout = on_timeout;
+        self
+    }
+}
+
+impl From<Until> for Step {
+    fn from(u: Until) -> Self {
+        Step::Until(u)
+    }
+}
+
+impl Foreach {
+    /// For each element of the array at `pointer` in the last response, bind it to `bind`
+    /// and run `steps`.
+    pub fn new(
+        pointer: impl Into<String>,
+        bind: impl Into<String>,
+        steps: impl IntoIterator<Item = Step>,
+    ) -> Self {
+        Self {
+            name: None,
+            pointer: pointer.into(),
+            from: None,
+            bind: bind.into(),
+            select: None,
+            limit: None,
+            steps: steps.into_iter().collect(),
+            origin: None,
+        }
+    }
+
+    /// Bind the value at this pointer in each element instead of the whole element.
+    pub fn select(mut self, pointer: impl Into<String>) -> Self {
+        self.select = Some(pointer.into());
+        self
+    }
+
+    /// Read the array from this variable's JSON text instead of the last response.
+    pub fn from_var(mut self, var: impl Into<String>) -> Self {
+        self.from = Some(var.into());
+        self
+    }
+
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+impl From<Foreach> for Step {
+    fn from(f: Foreach) -> Self {
+        Step::Foreach(f)
     }
 }
 

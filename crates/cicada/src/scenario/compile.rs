@@ -9,9 +9,10 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
 use super::error::ScenarioError;
+use super::expr::Expr;
 use super::model::{
-    Body, CaptureSource, Check, Defaults, FeederMode, GeneratorKind, LoadSpec, Location, Request,
-    Scenario, Wait,
+    Body, CaptureSource, Check, Condition, Defaults, FeederMode, GeneratorKind, LoadSpec, Location,
+    OnTimeout, Pacing, Request, Scenario, Step, Wait,
 };
 use crate::template::{Template, TemplateError, VarId, VarTable};
 use crate::threshold::{Scope, Threshold, ThresholdSource};
@@ -95,7 +96,125 @@ pub struct CompiledUserType {
 pub struct CompiledTask {
     pub name: String,
     pub weight: u32,
-    pub steps: Vec<CompiledRequest>,
+    pub steps: Vec<CompiledStep>,
+    /// Every step is a plain request: the runner takes its straight-line path.
+    pub plain: bool,
+}
+
+/// The method of a flow step's own statistics row (`GROUP`, `UNTIL`, `FOREACH`). Flow rows
+/// time a whole sequence of requests, so they are left out of the aggregated row and of
+/// thresholds without a scope.
+pub const FLOW_METHODS: [&str; 3] = ["GROUP", "UNTIL", "FOREACH"];
+
+/// Whether a row with this method is a flow step's row (see [`FLOW_METHODS`]).
+pub fn is_flow_method(method: &str) -> bool {
+    FLOW_METHODS.contains(&method)
+}
+
+/// A step, compiled.
+#[derive(Debug)]
+pub enum CompiledStep {
+    Request(CompiledRequest),
+    Until(CompiledUntil),
+    If {
+        condition: Expr,
+        then: Vec<CompiledStep>,
+        otherwise: Vec<CompiledStep>,
+    },
+    Loop {
+        times: u32,
+        index: Option<VarId>,
+        steps: Vec<CompiledStep>,
+    },
+    Foreach(CompiledForeach),
+    Group {
+        row: usize,
+        steps: Vec<CompiledStep>,
+    },
+    Wait(Wait),
+}
+
+impl CompiledStep {
+    /// The step in words for `cicada check`: `GET /x`, `until(...)[GET /y]`, ….
+    pub fn describe(&self, rows: &[RowKey]) -> String {
+        let list = |steps: &[CompiledStep]| {
+            steps
+                .iter()
+                .map(|s| s.describe(rows))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        };
+        let row = |i: usize| format!("{} {}", rows[i].method, rows[i].name);
+        match self {
+            Self::Request(r) => row(r.row),
+            Self::Until(u) => format!("{} [{}]", row(u.row), list(&u.steps)),
+            Self::If {
+                condition,
+                then,
+                otherwise,
+            } if otherwise.is_empty() => format!("if {condition} [{}]", list(then)),
+            Self::If {
+                condition,
+                then,
+                otherwise,
+            } => format!("if {condition} [{}] else [{}]", list(then), list(otherwise)),
+            Self::Loop { times, steps, .. } => format!("loop {times} [{}]", list(steps)),
+            Self::Foreach(f) => format!("{} [{}]", row(f.row), list(&f.steps)),
+            Self::Group { row: r, steps } => format!("{} [{}]", row(*r), list(steps)),
+            Self::Wait(w) => match w {
+                Wait::Between(lo, hi) => format!(
+                    "wait {}–{}",
+                    crate::duration::format_duration(*lo),
+                    crate::duration::format_duration(*hi)
+                ),
+                Wait::Constant(d) => format!("wait {}", crate::duration::format_duration(*d)),
+                _ => "wait".to_string(),
+            },
+        }
+    }
+
+    fn requests<'a>(&'a self, out: &mut Vec<&'a CompiledRequest>) {
+        let all = |steps: &'a [CompiledStep], out: &mut Vec<&'a CompiledRequest>| {
+            steps.iter().for_each(|s| s.requests(out));
+        };
+        match self {
+            Self::Request(r) => out.push(r),
+            Self::Until(u) => all(&u.steps, out),
+            Self::If {
+                then, otherwise, ..
+            } => {
+                all(then, out);
+                all(otherwise, out);
+            }
+            Self::Loop { steps, .. } | Self::Group { steps, .. } => all(steps, out),
+            Self::Foreach(f) => all(&f.steps, out),
+            Self::Wait(_) => {}
+        }
+    }
+}
+
+/// `until`, compiled.
+#[derive(Debug)]
+pub struct CompiledUntil {
+    pub row: usize,
+    pub condition: Expr,
+    pub steps: Vec<CompiledStep>,
+    pub pacing: Pacing,
+    pub max_tries: Option<u32>,
+    pub timeout: std::time::Duration,
+    pub on_timeout: OnTimeout,
+}
+
+/// `foreach`, compiled.
+#[derive(Debug)]
+pub struct CompiledForeach {
+    pub row: usize,
+    pub pointer: String,
+    pub from: Option<VarId>,
+    pub bind: VarId,
+    pub select: Option<String>,
+    pub limit: Option<u32>,
+    pub steps: Vec<CompiledStep>,
 }
 
 /// A request, compiled: its parts ready to render.
@@ -114,8 +233,10 @@ pub struct CompiledRequest {
     pub expect_status: Vec<u16>,
     pub checks: Vec<CompiledCheck>,
     pub captures: Vec<CompiledCapture>,
-    /// True when checks or captures need the response body.
+    /// True when checks or captures (or a later condition) need the response body.
     pub needs_body: bool,
+    /// Keep the response as the user's last response (a flow step of its task reads it).
+    pub keep: bool,
 }
 
 /// A header value: fixed, or rendered per request.
@@ -216,14 +337,17 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 impl Program {
-    /// Every compiled request: `on_start`, `on_stop` and task steps of every user type.
+    /// Every compiled request: `on_start`, `on_stop` and task steps (inside flow steps too) of
+    /// every user type.
     pub fn requests(&self) -> impl Iterator<Item = &CompiledRequest> {
-        self.user_types.iter().flat_map(|u| {
-            u.on_start
-                .iter()
-                .chain(&u.on_stop)
-                .chain(u.tasks.iter().flat_map(|t| &t.steps))
-        })
+        let mut out = Vec::with_capacity(self.request_count);
+        for u in &self.user_types {
+            out.extend(u.on_start.iter().chain(&u.on_stop));
+            for t in &u.tasks {
+                t.steps.iter().for_each(|s| s.requests(&mut out));
+            }
+        }
+        out.into_iter()
     }
 
     /// Validate and compile a scenario.
@@ -294,15 +418,18 @@ impl Compiler {
             feeder_data.push((header, rows));
         }
         for u in &s.user_types {
-            let all = u
-                .on_start
-                .iter()
-                .chain(&u.on_stop)
-                .chain(u.tasks.iter().flat_map(|t| &t.steps));
+            let mut bound = Vec::new();
+            let mut all: Vec<&Request> = u.on_start.iter().chain(&u.on_stop).collect();
+            for t in &u.tasks {
+                walk(&t.steps, &mut all, &mut bound);
+            }
             for r in all {
                 for c in &r.captures {
                     declare(&c.var, "capture", r.origin.as_ref())?;
                 }
+            }
+            for (name, origin) in bound {
+                declare(name, "capture", origin)?;
             }
         }
         let mut names: Vec<&String> = kinds.keys().collect();
@@ -383,7 +510,16 @@ impl Compiler {
                         format!("task {:?} has no steps", t.name),
                     ));
                 }
-                let steps = compile_list(&mut self, &t.steps)?;
+                let reads = t.steps.iter().any(step_reads_response);
+                let reads_body = t.steps.iter().any(step_reads_body);
+                let flow = FlowCx {
+                    user_type: &u.name,
+                    shared_headers: &shared_headers,
+                    keep: reads,
+                    keep_body: reads_body,
+                };
+                let steps = self.steps(&flow, &t.steps)?;
+                let plain = steps.iter().all(|s| matches!(s, CompiledStep::Request(_)));
                 let keep = (options.tags.is_empty()
                     || t.tags.iter().any(|g| options.tags.contains(g)))
                     && !t.tags.iter().any(|g| options.exclude_tags.contains(g));
@@ -392,6 +528,7 @@ impl Compiler {
                         name: t.name.clone(),
                         weight,
                         steps,
+                        plain,
                     });
                 }
             }
@@ -618,14 +755,7 @@ impl Compiler {
             name: r.stats_name().to_string(),
             method: method.as_str().to_string(),
         };
-        let row = match self.row_index.get(&key) {
-            Some(i) => *i,
-            None => {
-                self.rows.push(key.clone());
-                self.row_index.insert(key, self.rows.len() - 1);
-                self.rows.len() - 1
-            }
-        };
+        let row = self.row(key);
         self.requests += 1;
         Ok(CompiledRequest {
             id: self.requests - 1,
@@ -639,6 +769,196 @@ impl Compiler {
             checks,
             captures,
             needs_body,
+            keep: false,
+        })
+    }
+
+    /// A stats row's index (a new row the first time a key is seen).
+    fn row(&mut self, key: RowKey) -> usize {
+        match self.row_index.get(&key) {
+            Some(i) => *i,
+            None => {
+                self.rows.push(key.clone());
+                self.row_index.insert(key, self.rows.len() - 1);
+                self.rows.len() - 1
+            }
+        }
+    }
+
+    fn flow_row(&mut self, cx: &FlowCx<'_>, method: &str, name: String) -> usize {
+        self.row(RowKey {
+            user_type: cx.user_type.to_string(),
+            name,
+            method: method.to_string(),
+        })
+    }
+
+    fn condition(&self, c: &Condition, at: Option<&Location>) -> Result<Expr, ScenarioError> {
+        let fail = |e: super::expr::ExprError| {
+            let location = c.location_at(e.offset).or_else(|| at.cloned());
+            ScenarioError::Invalid {
+                location,
+                message: format!("condition {:?}: {}", c.text, e.message),
+            }
+        };
+        let mut e = Expr::parse(&c.text).map_err(fail)?;
+        e.resolve(&self.vars).map_err(fail)?;
+        Ok(e)
+    }
+
+    fn var_slot(
+        &self,
+        name: &str,
+        at: Option<&Location>,
+        what: &str,
+    ) -> Result<VarId, ScenarioError> {
+        self.vars.get(name).ok_or_else(|| {
+            invalid(
+                at,
+                format!("{what}: undefined variable {name:?} (define it under [variables], [generators], as a feeder column or a capture)"),
+            )
+        })
+    }
+
+    fn steps(
+        &mut self,
+        cx: &FlowCx<'_>,
+        steps: &[Step],
+    ) -> Result<Vec<CompiledStep>, ScenarioError> {
+        steps.iter().map(|s| self.step(cx, s)).collect()
+    }
+
+    fn step(&mut self, cx: &FlowCx<'_>, step: &Step) -> Result<CompiledStep, ScenarioError> {
+        Ok(match step {
+            Step::Request(r) => {
+                let mut c = self.request(cx.user_type, r, cx.shared_headers)?;
+                c.keep = cx.keep;
+                c.needs_body |= cx.keep_body;
+                CompiledStep::Request(c)
+            }
+            Step::Until(u) => {
+                let at = u.origin.as_ref();
+                if u.steps.is_empty() {
+                    return Err(invalid(at, "an until step needs steps to repeat"));
+                }
+                if u.timeout.is_zero() {
+                    return Err(invalid(at, "until timeout must be greater than zero"));
+                }
+                if u.max_tries == Some(0) {
+                    return Err(invalid(at, "until max_tries must be at least 1"));
+                }
+                check_pacing(&u.pacing, at)?;
+                let condition = self.condition(&u.condition, at)?;
+                let name = u
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("until {}", u.condition.text));
+                let row = self.flow_row(cx, "UNTIL", name);
+                CompiledStep::Until(CompiledUntil {
+                    row,
+                    condition,
+                    steps: self.steps(cx, &u.steps)?,
+                    pacing: u.pacing,
+                    max_tries: u.max_tries,
+                    timeout: u.timeout,
+                    on_timeout: u.on_timeout,
+                })
+            }
+            Step::If(i) => {
+                if i.then.is_empty() && i.otherwise.is_empty() {
+                    return Err(invalid(i.origin.as_ref(), "an if step needs steps to run"));
+                }
+                CompiledStep::If {
+                    condition: self.condition(&i.condition, i.origin.as_ref())?,
+                    then: self.steps(cx, &i.then)?,
+                    otherwise: self.steps(cx, &i.otherwise)?,
+                }
+            }
+            Step::Loop(l) => {
+                if l.steps.is_empty() {
+                    return Err(invalid(
+                        l.origin.as_ref(),
+                        "a loop step needs steps to repeat",
+                    ));
+                }
+                let index = l
+                    .index
+                    .as_deref()
+                    .map(|n| self.var_slot(n, l.origin.as_ref(), "loop index"))
+                    .transpose()?;
+                CompiledStep::Loop {
+                    times: l.times,
+                    index,
+                    steps: self.steps(cx, &l.steps)?,
+                }
+            }
+            Step::Foreach(f) => {
+                let at = f.origin.as_ref();
+                for p in std::iter::once(&f.pointer).chain(&f.select) {
+                    if !(p.is_empty() || p.starts_with('/')) {
+                        return Err(invalid(
+                            at,
+                            format!("foreach: JSON pointer {p:?} must start with '/'"),
+                        ));
+                    }
+                }
+                if f.steps.is_empty() {
+                    return Err(invalid(
+                        at,
+                        "a foreach step needs steps to run for each element",
+                    ));
+                }
+                let from = f
+                    .from
+                    .as_deref()
+                    .map(|n| self.var_slot(n, at, "foreach from"))
+                    .transpose()?;
+                let bind = self.var_slot(&f.bind, at, "foreach as")?;
+                let name = f.name.clone().unwrap_or_else(|| match &f.from {
+                    Some(v) => format!("foreach {v}{}", f.pointer),
+                    None => format!("foreach {}", f.pointer),
+                });
+                let row = self.flow_row(cx, "FOREACH", name);
+                CompiledStep::Foreach(CompiledForeach {
+                    row,
+                    pointer: f.pointer.clone(),
+                    from,
+                    bind,
+                    select: f.select.clone(),
+                    limit: f.limit,
+                    steps: self.steps(cx, &f.steps)?,
+                })
+            }
+            Step::Group(g) => {
+                if g.steps.is_empty() {
+                    return Err(invalid(
+                        g.origin.as_ref(),
+                        format!("group {:?} has no steps", g.name),
+                    ));
+                }
+                if g.name.is_empty() {
+                    return Err(invalid(g.origin.as_ref(), "a group needs a name"));
+                }
+                let row = self.flow_row(cx, "GROUP", g.name.clone());
+                CompiledStep::Group {
+                    row,
+                    steps: self.steps(cx, &g.steps)?,
+                }
+            }
+            Step::Wait(w) => {
+                match w {
+                    Wait::Constant(_) => {}
+                    Wait::Between(lo, hi) if lo <= hi => {}
+                    Wait::Between(..) => return Err(invalid(None, "wait step: min is above max")),
+                    _ => {
+                        return Err(invalid(
+                            None,
+                            "a wait step is a constant or a between wait (pacing and throughput apply to whole iterations)",
+                        ));
+                    }
+                }
+                CompiledStep::Wait(*w)
+            }
         })
     }
 
@@ -684,6 +1004,88 @@ impl Compiler {
             }
             other => JsonTemplate::Literal(other.clone()),
         })
+    }
+}
+
+/// What compiling a task's steps needs to know.
+struct FlowCx<'a> {
+    user_type: &'a str,
+    shared_headers: &'a [(String, String)],
+    /// A flow step of the task reads the last response: keep every response.
+    keep: bool,
+    /// … and its body.
+    keep_body: bool,
+}
+
+/// Every request in `steps` (depth first), and the variables flow steps bind.
+fn walk<'a>(
+    steps: &'a [Step],
+    requests: &mut Vec<&'a Request>,
+    bound: &mut Vec<(&'a str, Option<&'a Location>)>,
+) {
+    for s in steps {
+        match s {
+            Step::Request(r) => requests.push(r),
+            Step::Until(u) => walk(&u.steps, requests, bound),
+            Step::If(i) => {
+                walk(&i.then, requests, bound);
+                walk(&i.otherwise, requests, bound);
+            }
+            Step::Loop(l) => {
+                if let Some(i) = &l.index {
+                    bound.push((i, l.origin.as_ref()));
+                }
+                walk(&l.steps, requests, bound);
+            }
+            Step::Foreach(f) => {
+                bound.push((&f.bind, f.origin.as_ref()));
+                walk(&f.steps, requests, bound);
+            }
+            Step::Group(g) => walk(&g.steps, requests, bound),
+            Step::Wait(_) => {}
+        }
+    }
+}
+
+/// Whether a flow step reads the last response (a condition on it, or a foreach over it).
+fn step_reads_response(s: &Step) -> bool {
+    step_reads(s, &|e| e.reads_response())
+}
+
+fn step_reads_body(s: &Step) -> bool {
+    step_reads(s, &|e| e.reads_body())
+}
+
+fn step_reads(s: &Step, reads: &dyn Fn(&Expr) -> bool) -> bool {
+    let cond = |c: &Condition| Expr::parse(&c.text).is_ok_and(|e| reads(&e));
+    let any = |steps: &[Step]| steps.iter().any(|s| step_reads(s, reads));
+    match s {
+        Step::Request(_) | Step::Wait(_) => false,
+        Step::Until(u) => cond(&u.condition) || any(&u.steps),
+        Step::If(i) => cond(&i.condition) || any(&i.then) || any(&i.otherwise),
+        Step::Loop(l) => any(&l.steps),
+        Step::Foreach(f) => f.from.is_none() || any(&f.steps),
+        Step::Group(g) => any(&g.steps),
+    }
+}
+
+fn check_pacing(p: &Pacing, at: Option<&Location>) -> Result<(), ScenarioError> {
+    match p {
+        Pacing::Interval(_) => Ok(()),
+        Pacing::Backoff {
+            initial,
+            factor,
+            max,
+        } => {
+            if initial.is_zero() || !(*factor >= 1.0 && factor.is_finite()) || max < initial {
+                Err(invalid(
+                    at,
+                    "backoff needs initial > 0, factor ≥ 1 and max ≥ initial",
+                ))
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 

@@ -12,8 +12,9 @@ use toml::Spanned;
 
 use super::error::ScenarioError;
 use super::model::{
-    Body, Capture, CaptureSource, Check, Defaults, Feeder, FeederMode, Generator, GeneratorKind,
-    LoadSpec, Location, Request, Scenario, StageSpec, Task, ThresholdSpec, UserType, Wait,
+    Body, Capture, CaptureSource, Check, Condition, Defaults, Feeder, FeederMode, Foreach,
+    Generator, GeneratorKind, Group, IfStep, LoadSpec, Location, LoopStep, OnTimeout, Pacing,
+    Request, Scenario, StageSpec, Step, Task, ThresholdSpec, Until, UserType, Wait,
 };
 use crate::duration::parse_duration;
 
@@ -238,7 +239,15 @@ impl Cx<'_> {
         };
         let requests = |list: Vec<Spanned<RawRequest>>| {
             list.into_iter()
-                .map(|r| self.request(r))
+                .map(|r| {
+                    if let Some(kind) = r.get_ref().flow_kind() {
+                        return Err(self.err(
+                            &r,
+                            format!("on_start and on_stop hold requests only; a {kind} step belongs in a task"),
+                        ));
+                    }
+                    self.request(r)
+                })
                 .collect::<Result<Vec<_>, _>>()
         };
         let on_start = requests(u.on_start)?;
@@ -314,31 +323,26 @@ impl Cx<'_> {
         let name = t
             .name
             .clone()
+            .or_else(|| t.group.as_ref().map(|g| g.get_ref().clone()))
             .or_else(|| t.path.clone())
             .unwrap_or_else(|| format!("task {}", index + 1));
         let weight = self.weight(&t.weight, &format!("task {name:?}"))?;
         let tags = std::mem::take(&mut t.tags);
-        let inline = t.method.is_some() || t.path.is_some();
-        let steps = if t.steps.is_empty() {
-            if !inline {
-                return Err(ScenarioError::invalid(
-                    Some(&location),
-                    format!("task {name:?} needs a request (method and path) or a list of steps"),
-                ));
-            }
-            t.weight = None;
-            vec![self.request(Spanned::new(span, t))?]
+        t.weight = None;
+        let inline = t.method.is_some() || t.path.is_some() || t.flow_kind().is_some();
+        let steps = if inline {
+            // One request or one flow step written inline (a flow step keeps its `steps`).
+            vec![self.step(Spanned::new(span, t))?]
         } else {
-            if inline {
+            if t.steps.is_empty() {
                 return Err(ScenarioError::invalid(
                     Some(&location),
-                    format!("task {name:?} has both an inline request and steps: use one"),
+                    format!(
+                        "task {name:?} needs a request (method and path), a flow step or a list of steps"
+                    ),
                 ));
             }
-            std::mem::take(&mut t.steps)
-                .into_iter()
-                .map(|r| self.request(r))
-                .collect::<Result<Vec<_>, _>>()?
+            self.steps(std::mem::take(&mut t.steps))?
         };
         Ok(Task {
             name,
@@ -349,13 +353,261 @@ impl Cx<'_> {
         })
     }
 
+    fn steps(&self, list: Vec<Spanned<RawRequest>>) -> Result<Vec<Step>, ScenarioError> {
+        list.into_iter().map(|r| self.step(r)).collect()
+    }
+
+    /// A step: a request, or one flow step (`until`, `if`, `loop`, `foreach`, `group`, `wait`).
+    fn step(&self, raw: Spanned<RawRequest>) -> Result<Step, ScenarioError> {
+        let span = raw.span();
+        let location = self.loc(span.clone());
+        let mut r = raw.into_inner();
+        let Some(kind) = r.flow_kind() else {
+            return Ok(Step::Request(self.request(Spanned::new(span, r))?));
+        };
+        let bad = |m: String| ScenarioError::invalid(Some(&location), m);
+        if r.weight.is_some() || !r.tags.is_empty() {
+            return Err(bad(format!(
+                "`weight` and `tags` belong to tasks, not to a {kind} step"
+            )));
+        }
+        let allowed: &[&str] = match kind {
+            "until" => &[
+                "name",
+                "steps",
+                "interval",
+                "backoff",
+                "max_tries",
+                "timeout",
+                "on_timeout",
+            ],
+            "if" => &["steps", "else"],
+            "loop" => &["steps", "index"],
+            "foreach" => &["name", "steps", "from", "as", "select", "limit"],
+            "group" => &["steps"],
+            _ => &[],
+        };
+        if let Some(extra) = r
+            .set_keys()
+            .into_iter()
+            .find(|k| *k != kind && !allowed.contains(k))
+        {
+            return Err(bad(format!(
+                "`{extra}` does not belong in a {kind} step{}",
+                if allowed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it takes {})", allowed.join(", "))
+                }
+            )));
+        }
+        let inner = std::mem::take(&mut r.steps);
+        if kind != "wait" && inner.is_empty() {
+            return Err(bad(format!(
+                "a {kind} step needs `steps` (the requests or steps it runs)"
+            )));
+        }
+        let steps = self.steps(inner)?;
+        Ok(match kind {
+            "until" => {
+                let condition = self.condition(r.until.as_ref().expect("kind"));
+                let pacing = match (&r.interval, &r.backoff) {
+                    (Some(_), Some(_)) => {
+                        return Err(bad(
+                            "an until step has `interval` or `backoff`, not both".into()
+                        ));
+                    }
+                    (Some(i), None) => Pacing::Interval(self.duration(i, "until interval")?),
+                    (None, Some(b)) => self.backoff(b)?,
+                    (None, None) => Pacing::Interval(DEFAULT_UNTIL_INTERVAL),
+                };
+                let max_tries = match &r.max_tries {
+                    None => None,
+                    Some(n) if *n.get_ref() >= 1 => {
+                        Some(u32::try_from(*n.get_ref()).unwrap_or(u32::MAX))
+                    }
+                    Some(n) => {
+                        return Err(self.err(
+                            n,
+                            format!("max_tries must be at least 1, got {}", n.get_ref()),
+                        ));
+                    }
+                };
+                let timeout = match &r.timeout {
+                    None => DEFAULT_UNTIL_TIMEOUT,
+                    Some(t) => self.positive(t, "until timeout")?,
+                };
+                let on_timeout = match r.on_timeout.as_ref().map(|o| (o, o.get_ref().as_str())) {
+                    None | Some((_, "fail")) => OnTimeout::Fail,
+                    Some((_, "continue")) => OnTimeout::Continue,
+                    Some((o, other)) => {
+                        return Err(self.err(
+                            o,
+                            format!("on_timeout {other:?}: expected \"fail\" or \"continue\""),
+                        ));
+                    }
+                };
+                Step::Until(Until {
+                    name: r.name,
+                    condition,
+                    steps,
+                    pacing,
+                    max_tries,
+                    timeout,
+                    on_timeout,
+                    origin: Some(location),
+                })
+            }
+            "if" => Step::If(IfStep {
+                condition: self.condition(r.if_.as_ref().expect("kind")),
+                then: steps,
+                otherwise: self.steps(std::mem::take(&mut r.else_))?,
+                origin: Some(location),
+            }),
+            "loop" => {
+                let n = r.loop_.as_ref().expect("kind");
+                let times = u32::try_from(*n.get_ref()).map_err(|_| {
+                    self.err(
+                        n,
+                        format!("loop count must be 0 or more, got {}", n.get_ref()),
+                    )
+                })?;
+                Step::Loop(LoopStep {
+                    times,
+                    index: r.index,
+                    steps,
+                    origin: Some(location),
+                })
+            }
+            "foreach" => {
+                let p = r.foreach.as_ref().expect("kind");
+                let pointer = p.get_ref().clone();
+                if !(pointer.is_empty() || pointer.starts_with('/')) {
+                    return Err(self.err(
+                        p,
+                        format!("foreach: JSON pointer {pointer:?} must start with '/'"),
+                    ));
+                }
+                if let Some(s) = &r.select
+                    && !(s.is_empty() || s.starts_with('/'))
+                {
+                    return Err(bad(format!(
+                        "foreach select: JSON pointer {s:?} must start with '/'"
+                    )));
+                }
+                let Some(bind) = r.as_ else {
+                    return Err(bad(
+                        "a foreach step needs `as`: the variable each element is bound to".into(),
+                    ));
+                };
+                Step::Foreach(Foreach {
+                    name: r.name,
+                    pointer,
+                    from: r.from,
+                    bind,
+                    select: r.select,
+                    limit: r.limit,
+                    steps,
+                    origin: Some(location),
+                })
+            }
+            "group" => Step::Group(Group {
+                name: r.group.expect("kind").into_inner(),
+                steps,
+                origin: Some(location),
+            }),
+            _ => Step::Wait(self.step_wait(r.wait.as_ref().expect("kind"))?),
+        })
+    }
+
+    /// A condition, located at the first character of its text.
+    fn condition(&self, raw: &Spanned<String>) -> Condition {
+        let start = raw.span().start;
+        let quote = &self.text[start.min(self.text.len())..];
+        let mut skip = if quote.starts_with("\"\"\"") || quote.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        if skip == 3 && quote[3..].starts_with('\n') {
+            skip += 1;
+        }
+        Condition {
+            text: raw.get_ref().clone(),
+            origin: Some(self.loc(start + skip..start + skip)),
+        }
+    }
+
+    fn backoff(&self, raw: &Spanned<RawBackoff>) -> Result<Pacing, ScenarioError> {
+        let b = raw.get_ref();
+        let initial = self.positive(&b.initial, "backoff initial")?;
+        let max = match &b.max {
+            Some(m) => self.positive(m, "backoff max")?,
+            None => initial * 32,
+        };
+        let factor = b.factor.unwrap_or(2.0);
+        if !(factor >= 1.0 && factor.is_finite()) {
+            return Err(self.err(raw, "backoff factor must be a number of at least 1"));
+        }
+        if max < initial {
+            return Err(self.err(raw, "backoff max is below initial"));
+        }
+        Ok(Pacing::Backoff {
+            initial,
+            factor,
+            max,
+        })
+    }
+
+    /// `wait = "500ms"` or `wait = ["1s", "3s"]` as a step.
+    fn step_wait(&self, raw: &Spanned<RawStepWait>) -> Result<Wait, ScenarioError> {
+        let d = |text: &str| parse_duration(text).map_err(|e| self.err(raw, format!("wait: {e}")));
+        match raw.get_ref() {
+            RawStepWait::Fixed(text) => Ok(Wait::Constant(d(text)?)),
+            RawStepWait::Between(list) => {
+                let [lo, hi] = list.as_slice() else {
+                    return Err(self.err(
+                        raw,
+                        "a wait step is \"500ms\" or [\"1s\", \"3s\"] (min, max)",
+                    ));
+                };
+                let (lo, hi) = (d(lo)?, d(hi)?);
+                if lo > hi {
+                    return Err(self.err(raw, "wait: min is above max"));
+                }
+                Ok(Wait::Between(lo, hi))
+            }
+        }
+    }
+
     fn request(&self, raw: Spanned<RawRequest>) -> Result<Request, ScenarioError> {
         let location = self.loc(raw.span());
         let r = raw.into_inner();
-        if r.weight.is_some() || !r.tags.is_empty() || !r.steps.is_empty() {
+        if r.weight.is_some() || !r.tags.is_empty() || !r.steps.is_empty() || !r.else_.is_empty() {
             return Err(ScenarioError::invalid(
                 Some(&location),
                 "`weight`, `tags` and `steps` belong to tasks, not to single requests or steps",
+            ));
+        }
+        const FLOW_ONLY: &[&str] = &[
+            "else",
+            "interval",
+            "backoff",
+            "max_tries",
+            "timeout",
+            "on_timeout",
+            "index",
+            "from",
+            "as",
+            "select",
+            "limit",
+        ];
+        if let Some(k) = r.set_keys().into_iter().find(|k| FLOW_ONLY.contains(k)) {
+            return Err(ScenarioError::invalid(
+                Some(&location),
+                format!(
+                    "`{k}` belongs to a flow step (until, if, loop, foreach), not to a request"
+                ),
             ));
         }
         let (Some(method), Some(path)) = (r.method, r.path) else {
@@ -632,6 +884,103 @@ struct RawRequest {
     checks: Vec<Spanned<RawCheck>>,
     #[serde(default)]
     capture: BTreeMap<String, Spanned<RawCapture>>,
+    // Flow steps: exactly one of these makes the table a flow step instead of a request.
+    until: Option<Spanned<String>>,
+    #[serde(rename = "if")]
+    if_: Option<Spanned<String>>,
+    #[serde(rename = "loop")]
+    loop_: Option<Spanned<i64>>,
+    foreach: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+    wait: Option<Spanned<RawStepWait>>,
+    // Their settings.
+    #[serde(default, rename = "else")]
+    else_: Vec<Spanned<RawRequest>>,
+    interval: Option<Spanned<String>>,
+    backoff: Option<Spanned<RawBackoff>>,
+    max_tries: Option<Spanned<i64>>,
+    timeout: Option<Spanned<String>>,
+    on_timeout: Option<Spanned<String>>,
+    index: Option<String>,
+    from: Option<String>,
+    #[serde(rename = "as")]
+    as_: Option<String>,
+    select: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `until` pauses between tries when `interval` is not given.
+pub const DEFAULT_UNTIL_INTERVAL: Duration = Duration::from_secs(1);
+/// `until` gives up after this long when `timeout` is not given.
+pub const DEFAULT_UNTIL_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl RawRequest {
+    /// Which flow step this table is, if any (the first of its flow keys).
+    fn flow_kind(&self) -> Option<&'static str> {
+        [
+            (self.until.is_some(), "until"),
+            (self.if_.is_some(), "if"),
+            (self.loop_.is_some(), "loop"),
+            (self.foreach.is_some(), "foreach"),
+            (self.group.is_some(), "group"),
+            (self.wait.is_some(), "wait"),
+        ]
+        .into_iter()
+        .find_map(|(set, k)| set.then_some(k))
+    }
+
+    /// The keys that are set, for "does not belong" errors of flow steps.
+    fn set_keys(&self) -> Vec<&'static str> {
+        [
+            (self.name.is_some(), "name"),
+            (!self.steps.is_empty(), "steps"),
+            (self.method.is_some(), "method"),
+            (self.path.is_some(), "path"),
+            (!self.query.is_empty(), "query"),
+            (!self.headers.is_empty(), "headers"),
+            (self.json.is_some(), "json"),
+            (self.body.is_some(), "body"),
+            (self.content_type.is_some(), "content_type"),
+            (self.expect_status.is_some(), "expect_status"),
+            (!self.checks.is_empty(), "checks"),
+            (!self.capture.is_empty(), "capture"),
+            (self.until.is_some(), "until"),
+            (self.if_.is_some(), "if"),
+            (self.loop_.is_some(), "loop"),
+            (self.foreach.is_some(), "foreach"),
+            (self.group.is_some(), "group"),
+            (self.wait.is_some(), "wait"),
+            (!self.else_.is_empty(), "else"),
+            (self.interval.is_some(), "interval"),
+            (self.backoff.is_some(), "backoff"),
+            (self.max_tries.is_some(), "max_tries"),
+            (self.timeout.is_some(), "timeout"),
+            (self.on_timeout.is_some(), "on_timeout"),
+            (self.index.is_some(), "index"),
+            (self.from.is_some(), "from"),
+            (self.as_.is_some(), "as"),
+            (self.select.is_some(), "select"),
+            (self.limit.is_some(), "limit"),
+        ]
+        .into_iter()
+        .filter_map(|(set, k)| set.then_some(k))
+        .collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    initial: Spanned<String>,
+    factor: Option<f64>,
+    max: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStepWait {
+    Fixed(String),
+    Between(Vec<String>),
 }
 
 #[derive(Deserialize)]

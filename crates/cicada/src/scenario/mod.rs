@@ -4,6 +4,7 @@
 pub mod builder;
 pub mod compile;
 pub mod error;
+pub mod expr;
 pub mod file;
 pub mod model;
 

@@ -113,7 +113,147 @@ pub struct Task {
     pub weight: i64,
     /// Tags for `-T/--tags` and `-E/--exclude-tags`.
     pub tags: Vec<String>,
-    pub steps: Vec<Request>,
+    pub steps: Vec<Step>,
+    pub origin: Option<Location>,
+}
+
+/// One step of a task: a request, or a flow step around other steps (see `docs/scenario.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Request(Request),
+    /// Run steps again and again until a condition holds (polling).
+    Until(Until),
+    /// Run one list of steps or the other, on a condition.
+    If(IfStep),
+    /// Run steps a fixed number of times.
+    Loop(LoopStep),
+    /// Run steps once per element of a JSON array from a response (or a variable).
+    Foreach(Foreach),
+    /// A named sequence whose whole duration is recorded as its own row.
+    Group(Group),
+    /// A think time between two steps (a constant or `between` wait).
+    Wait(Wait),
+}
+
+impl From<Request> for Step {
+    fn from(r: Request) -> Self {
+        Step::Request(r)
+    }
+}
+
+/// A condition in the expression language of [`super::expr`], with where its text begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub text: String,
+    /// Location of the first character of `text` in the file.
+    pub origin: Option<Location>,
+}
+
+impl Condition {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            origin: None,
+        }
+    }
+
+    /// Where the character at `offset` (0-based, in characters) of the text is.
+    pub fn location_at(&self, offset: usize) -> Option<Location> {
+        let mut at = self.origin.clone()?;
+        for c in self.text.chars().take(offset) {
+            if c == '\n' {
+                at.line += 1;
+                at.column = 1;
+            } else {
+                at.column += 1;
+            }
+        }
+        Some(at)
+    }
+}
+
+/// How long `until` waits between two tries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// The same pause every time.
+    Interval(Duration),
+    /// `initial`, then × `factor` after each try, at most `max`.
+    Backoff {
+        initial: Duration,
+        factor: f64,
+        max: Duration,
+    },
+}
+
+/// What `until` does when its tries or time run out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnTimeout {
+    /// Record the `until` row as failed and end the task.
+    #[default]
+    Fail,
+    /// Go on with the next step (the `until` row counts it as passed).
+    Continue,
+}
+
+/// Repeat `steps` until `condition` holds (checked after each try).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Until {
+    /// Stats row name (default: `until <condition>`).
+    pub name: Option<String>,
+    pub condition: Condition,
+    pub steps: Vec<Step>,
+    pub pacing: Pacing,
+    /// At most this many tries (none: only the timeout bounds it).
+    pub max_tries: Option<u32>,
+    /// At most this long from the first try.
+    pub timeout: Duration,
+    pub on_timeout: OnTimeout,
+    pub origin: Option<Location>,
+}
+
+/// `if` / `else`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IfStep {
+    pub condition: Condition,
+    pub then: Vec<Step>,
+    pub otherwise: Vec<Step>,
+    pub origin: Option<Location>,
+}
+
+/// `loop`: `steps` run `times` times; `index` (if named) holds 0, 1, ….
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopStep {
+    pub times: u32,
+    pub index: Option<String>,
+    pub steps: Vec<Step>,
+    pub origin: Option<Location>,
+}
+
+/// `foreach`: for each element of a JSON array, bind it to `bind` and run `steps`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Foreach {
+    /// Stats row name (default: `foreach <pointer>`).
+    pub name: Option<String>,
+    /// JSON pointer to the array: in the last response, or in `from`'s value.
+    pub pointer: String,
+    /// Read the array from this variable (JSON text, e.g. a capture of an array) instead of
+    /// the last response.
+    pub from: Option<String>,
+    /// Variable each element is bound to (a string as is, anything else as JSON text).
+    pub bind: String,
+    /// JSON pointer into each element to bind instead of the whole element (e.g. `/id`).
+    pub select: Option<String>,
+    /// At most this many elements.
+    pub limit: Option<u32>,
+    pub steps: Vec<Step>,
+    pub origin: Option<Location>,
+}
+
+/// `group`: a named sequence, timed as a whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub steps: Vec<Step>,
     pub origin: Option<Location>,
 }
 

@@ -87,8 +87,10 @@ impl Collector {
             if r.requests == 0 {
                 continue;
             }
-            all.merge(r);
             let key = &rows[i];
+            if !crate::scenario::compile::is_flow_method(&key.method) {
+                all.merge(r);
+            }
             by_request.push(IntervalRequestSample {
                 user_type: Some(key.user_type.clone()),
                 method: key.method.clone(),

@@ -6,6 +6,7 @@ mod bad_input;
 mod behaviour;
 mod connections;
 mod examples;
+mod flows;
 mod load;
 mod measurement;
 mod parking;

@@ -20,7 +20,8 @@ pub async fn serve(app: axum::Router) -> String {
 
 /// Parse TOML scenario text (relative feeder paths resolve against `dir`) and prepare a run.
 pub fn config(toml: &str, dir: &Path, host: &str, load: LoadSpec) -> RunConfig {
-    let scenario = parse_scenario(toml, &dir.join("test.toml")).expect("scenario parses");
+    let scenario = parse_scenario(toml, &dir.join("test.toml"))
+        .unwrap_or_else(|e| panic!("scenario does not parse: {e}"));
     let options = LaunchOptions {
         scenario: Some(scenario),
         host: Some(host.to_string()),
