@@ -41,8 +41,10 @@ pub enum Command {
 const MERGE_HELP: &str = "Every request row's percentiles, mean, min and max come from the sum of the workers' histograms; counts, failures, bytes and Server-Timing sums add; seconds align by wall clock (users add up). Figures that cannot be exact are listed in the report (merged.approximations) and in the verdict's warnings.
 
 Exit codes:
-  0    every threshold passes on the merged numbers
-  1    a threshold fails on the merged numbers
+  0    the merged run passes: every threshold on the merged numbers, and no failed request
+       that no error threshold allows (the workers' --exit-code-on-error is kept)
+  1    a threshold fails on the merged numbers, or requests failed that no error threshold
+       allows (then the workers' --exit-code-on-error code)
   2    bad input: a file unreadable or not a report, a row without a histogram (older report),
        a damaged histogram, different scenarios or thresholds without --force; nothing written
   4    a report file could not be written";
@@ -85,6 +87,11 @@ pub struct RunArgs {
     /// HTTPS: accept any server certificate (self-signed test targets).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Exit code when a request failed that no error threshold (error_rate or failures)
+    /// allows, as Locust's flag [default: the scenario's [defaults] exit_code_on_error, else
+    /// 1]; 0: such failures do not fail the run. A failed threshold exits 1 regardless.
+    #[arg(long, value_name = "N")]
+    pub exit_code_on_error: Option<u8>,
     /// Accepted for Locust compatibility; cicada always runs headless.
     #[arg(long, hide = true)]
     pub headless: bool,

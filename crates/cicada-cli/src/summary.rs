@@ -86,21 +86,27 @@ pub fn render(report: &RunReport, table: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\nTotal requests: {}, failure rate: {:.2}%, P95: {:.1} ms, {:.1} req/s over {:.1}s — {}",
+        "\nTotal requests: {}, failure rate: {:.2}%, P95: {:.1} ms, {:.1} req/s over {:.1}s",
         a.requests,
         a.failure_ratio * 100.0,
         a.percentiles.p95,
         a.rps,
         report.run.duration_s,
-        if report.run.interrupted {
-            "INTERRUPTED"
-        } else if report.verdict.passed {
-            "PASSED"
-        } else {
-            "THRESHOLDS FAILED"
-        }
     );
+    let _ = writeln!(out, "{}", verdict_line(report));
     out
+}
+
+/// `FAILED: 50 of 50 requests failed; no threshold allows failed requests` — the verdict the
+/// engine decided, in the words of every other front end (HTML banner, JUnit).
+pub fn verdict_line(report: &RunReport) -> String {
+    let v = &report.verdict;
+    let line = format!("{}: {}", v.label(), v.reason_text());
+    if report.run.interrupted {
+        format!("INTERRUPTED (results partial; so far {line})")
+    } else {
+        line
+    }
 }
 
 /// Where the target says its time went (`Server-Timing`), for the rows that carried it.

@@ -67,6 +67,9 @@ async fn worker(host: &str, scenario: &Path, json: &Path, threshold: &str) -> i3
         json.to_str().unwrap(),
         "--threshold",
         threshold,
+        // The scenario's /fail row fails on purpose; only the thresholds judge these runs.
+        "--exit-code-on-error",
+        "0",
         "-q",
     ])
     .await;
@@ -200,8 +203,16 @@ async fn merges_two_real_runs_exactly_and_judges_thresholds_again() {
         .map(|f| f["occurrences"].as_u64().unwrap())
         .sum();
     assert_eq!(fails, count(&m, "failures"));
-    // The threshold judged on the merged count; the workers are listed.
+    // The threshold judged on the merged count; the workers' --exit-code-on-error 0 is kept,
+    // and the merged verdict says the failures were ignored because of it.
     assert_eq!(m["verdict"]["passed"], true);
+    assert_eq!(m["verdict"]["exit_code_on_error"], 0);
+    let reason = m["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("{} of", count(&m, "failures")))
+            && reason.contains("ignored: --exit-code-on-error 0"),
+        "{reason}"
+    );
     let th = &m["thresholds"][0];
     assert_eq!(
         th["observed"].as_f64().unwrap(),

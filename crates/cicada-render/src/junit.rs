@@ -1,6 +1,8 @@
 //! Thresholds as JUnit XML (`--junit FILE`): one test case per threshold, failed thresholds as
 //! `<failure>` elements carrying the measured value and the limit, so any CI system shows which
-//! limit a run broke.
+//! limit a run broke; and one `failed requests` case that fails, with the verdict's reason,
+//! when requests failed that no error threshold allows (`--exit-code-on-error`, unless 0). The
+//! suite's `verdict` and `verdict_reason` properties are the verdict every other front end shows.
 
 use std::fmt::Write as _;
 
@@ -9,8 +11,13 @@ use cicada_report::model::{RunReport, ThresholdResult};
 
 /// The JUnit XML document for a report's thresholds.
 pub fn render_junit(report: &RunReport) -> String {
-    let tests = report.thresholds.len();
-    let failures = report.thresholds.iter().filter(|t| !t.passed).count();
+    let v = &report.verdict;
+    // Reports written before the verdict recorded its exit code have no such case.
+    let requests_case = v.exit_code.is_some() && v.exit_code_on_error != 0;
+    let requests_failed = requests_case && v.unallowed_failures > 0;
+    let tests = report.thresholds.len() + usize::from(requests_case);
+    let failures =
+        report.thresholds.iter().filter(|t| !t.passed).count() + usize::from(requests_failed);
     let time = format!("{:.3}", report.run.duration_s);
     let suite = format!("cicada thresholds: {}", report.run.scenario);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -34,6 +41,9 @@ pub fn render_junit(report: &RunReport) -> String {
         ("ended_at", report.run.ended_at.clone()),
         ("interrupted", report.run.interrupted.to_string()),
         ("cicada_version", report.tool.version.clone()),
+        ("verdict", v.label().to_owned()),
+        ("verdict_reason", v.reason_text()),
+        ("exit_code", v.exit_code().to_string()),
     ];
     for (name, value) in props {
         let _ = writeln!(
@@ -62,6 +72,24 @@ pub fn render_junit(report: &RunReport) -> String {
     </testcase>"#,
                 m = escape(&message)
             );
+        }
+    }
+    if requests_case {
+        let _ = write!(
+            x,
+            r#"    <testcase name="failed requests" classname="{}" time="0""#,
+            escape(&format!("cicada.verdict.{}", report.run.scenario))
+        );
+        if requests_failed {
+            let _ = writeln!(
+                x,
+                r#">
+      <failure message="{m}" type="failed-requests">{m}</failure>
+    </testcase>"#,
+                m = escape(&v.reason_text())
+            );
+        } else {
+            let _ = writeln!(x, "/>");
         }
     }
     if !report.verdict.warnings.is_empty() {

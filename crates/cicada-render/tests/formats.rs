@@ -242,9 +242,15 @@ fn junit_has_one_case_per_threshold() {
         failed >= 1 && failed < r.thresholds.len(),
         "the fixture has both outcomes"
     );
-    assert_eq!(suite["tests"], r.thresholds.len().to_string());
+    // One case per threshold, then the failed-requests case (the fixture's failures are all
+    // allowed by its error_rate threshold, so it passes).
+    assert_eq!(suite["tests"], (r.thresholds.len() + 1).to_string());
     assert_eq!(suite["failures"], failed.to_string());
-    assert_eq!(cases.len(), r.thresholds.len());
+    assert_eq!(cases.len(), r.thresholds.len() + 1);
+    assert_eq!(
+        cases.last().unwrap(),
+        &("failed requests".to_string(), None)
+    );
     for (t, (name, failure)) in r.thresholds.iter().zip(&cases) {
         assert_eq!(name, &t.expression);
         assert_eq!(failure.is_some(), !t.passed, "{name}");
@@ -385,6 +391,7 @@ fn empty_report() -> RunReport {
         passed: true,
         failed: vec![],
         warnings: vec!["interrupted".into()],
+        ..cicada_report::model::Verdict::default()
     };
     r.run.interrupted = true;
     r.run.duration_s = 0.0;
@@ -413,7 +420,11 @@ fn an_empty_run_renders_everywhere() {
         "every chart says so instead of drawing nothing"
     );
     assert!(page.contains("No requests were made."));
-    assert!(page.contains("NO GATES"));
+    assert!(page.contains("<div class=\"badge\">PASS</div>"));
+    assert!(
+        page.contains("PASSED: no threshold failed"),
+        "the verdict says why"
+    );
     let stats = parse_csv(&locust_csv::stats_csv(&r));
     assert_eq!(stats.len(), 2);
     assert_eq!(

@@ -191,10 +191,17 @@ pub struct MachineInfo {
     pub worker_threads: u32,
 }
 
-/// The decision.
+/// The decision, made once by the engine (`cicada::verdict::decide`) and only rendered by every
+/// front end: the terminal summary, HTML, JSON, JUnit, and `cicada report` re-rendering it.
+///
+/// The rule (as Locust's `--exit-code-on-error`): the run fails when a threshold fails (exit
+/// code 1), or when a request failed that no error threshold (`error_rate` or `failures` whose
+/// scope covers its row) allows — then with [`Verdict::exit_code_on_error`] (1 unless changed;
+/// 0 lets such failures pass the run, and the reason says so).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
-    /// True when every threshold passed (vacuously true with none).
+    /// True when the run passed: every threshold passed and no request failed that no error
+    /// threshold allows (or `exit_code_on_error` is 0).
     pub passed: bool,
     /// One line per failed threshold, e.g. `"p95 < 200ms: measured 312.4ms"`.
     #[serde(default)]
@@ -203,6 +210,67 @@ pub struct Verdict {
     /// interrupted run or an overloaded generator.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Why the run passed or failed, in one line; every front end shows this same text.
+    /// Empty in reports written before it was recorded (see [`Verdict::reason_text`]).
+    #[serde(default)]
+    pub reason: String,
+    /// The exit code of this verdict: 0 passed, 1 a threshold failed, else
+    /// `exit_code_on_error` when requests failed that no error threshold allows. (An
+    /// interrupted run still exits 130 and an unwritten report 4.) `None` in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
+    /// Failed requests that no error threshold allows (what `exit_code_on_error` judges).
+    #[serde(default)]
+    pub unallowed_failures: u64,
+    /// The `--exit-code-on-error` in effect (`[defaults] exit_code_on_error`); default 1.
+    #[serde(default = "default_exit_code_on_error")]
+    pub exit_code_on_error: u8,
+}
+
+/// Locust's default `--exit-code-on-error`.
+pub const DEFAULT_EXIT_CODE_ON_ERROR: u8 = 1;
+
+fn default_exit_code_on_error() -> u8 {
+    DEFAULT_EXIT_CODE_ON_ERROR
+}
+
+/// An empty verdict that passed (for building reports field by field; the engine's comes from
+/// `cicada::verdict::decide`).
+impl Default for Verdict {
+    fn default() -> Self {
+        Self {
+            passed: true,
+            failed: Vec::new(),
+            warnings: Vec::new(),
+            reason: String::new(),
+            exit_code: None,
+            unallowed_failures: 0,
+            exit_code_on_error: DEFAULT_EXIT_CODE_ON_ERROR,
+        }
+    }
+}
+
+impl Verdict {
+    /// The exit code of the verdict (older reports: 0 passed, 1 failed).
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code.unwrap_or(u8::from(!self.passed))
+    }
+
+    /// `"PASSED"` or `"FAILED"`.
+    pub fn label(&self) -> &'static str {
+        if self.passed { "PASSED" } else { "FAILED" }
+    }
+
+    /// The reason line; for reports written before it was recorded, the failed thresholds.
+    pub fn reason_text(&self) -> String {
+        if !self.reason.is_empty() {
+            self.reason.clone()
+        } else if self.passed {
+            "no threshold failed".to_string()
+        } else {
+            format!("{} threshold(s) failed", self.failed.len())
+        }
+    }
 }
 
 /// Latency percentiles in milliseconds: Locust's columns (50 … 100 %).

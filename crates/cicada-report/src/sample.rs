@@ -418,13 +418,17 @@ pub fn sample_report() -> RunReport {
                 worker_threads: 2,
             },
         },
+        // As `cicada::verdict::decide` words it; `error_rate<0.5%` covers every failure.
         verdict: Verdict {
             passed: failed.is_empty(),
+            reason: format!("{} of {} thresholds failed", failed.len(), thresholds.len()),
+            exit_code: Some(u8::from(!failed.is_empty())),
             failed,
             warnings: vec![
                 "load generator CPU above 90% for 4s: latencies may include client-side delay"
                     .into(),
             ],
+            ..Verdict::default()
         },
         requests,
         aggregated,
@@ -443,5 +447,7 @@ pub fn passing_report() -> RunReport {
     r.thresholds.retain(|t| t.passed);
     r.verdict.passed = true;
     r.verdict.failed.clear();
+    r.verdict.exit_code = Some(0);
+    r.verdict.reason = format!("all {} thresholds passed", r.thresholds.len());
     r
 }

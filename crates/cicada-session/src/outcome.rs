@@ -9,8 +9,10 @@ pub enum Outcome {
     Interrupted,
     /// A requested report file could not be written.
     ReportsNotWritten,
-    /// A threshold failed, or the auto-scaling checks did.
-    Failed,
+    /// The verdict failed (a threshold, or requests no error threshold allows: see
+    /// `cicada::verdict`), or the auto-scaling checks did; `code` is the verdict's exit code
+    /// (1 for the scaling checks).
+    Failed { code: u8 },
     /// Every threshold (and scaling check) passed.
     Passed,
 }
@@ -21,8 +23,12 @@ pub fn judge(report: &RunReport, reports_written: bool) -> Outcome {
         Outcome::Interrupted
     } else if !reports_written {
         Outcome::ReportsNotWritten
-    } else if !report.verdict.passed || scaling_failed(report) {
-        Outcome::Failed
+    } else if !report.verdict.passed {
+        Outcome::Failed {
+            code: report.verdict.exit_code(),
+        }
+    } else if scaling_failed(report) {
+        Outcome::Failed { code: 1 }
     } else {
         Outcome::Passed
     }
@@ -49,8 +55,11 @@ mod tests {
         assert_eq!(judge(&r, false), Outcome::Interrupted);
         r.run.interrupted = false;
         assert_eq!(judge(&r, false), Outcome::ReportsNotWritten);
-        assert_eq!(judge(&r, true), Outcome::Failed);
+        assert_eq!(judge(&r, true), Outcome::Failed { code: 1 });
+        r.verdict.exit_code = Some(3);
+        assert_eq!(judge(&r, true), Outcome::Failed { code: 3 });
         r.verdict.passed = true;
+        r.verdict.exit_code = Some(0);
         assert_eq!(judge(&r, true), Outcome::Passed);
     }
 }

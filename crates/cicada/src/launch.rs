@@ -44,6 +44,8 @@ pub struct LaunchOptions {
     pub allow_unreachable: bool,
     /// HTTPS: accept any server certificate.
     pub insecure: bool,
+    /// `--exit-code-on-error`, overriding the scenario's `[defaults] exit_code_on_error`.
+    pub exit_code_on_error: Option<u8>,
 }
 
 impl LaunchOptions {
@@ -80,7 +82,16 @@ pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
     config.stop_timeout = options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
     config.check_reachable = !options.allow_unreachable;
     config.insecure = options.insecure;
+    config.exit_code_on_error = exit_code_on_error(options, &config.program);
     Ok(config)
+}
+
+/// The `--exit-code-on-error` in effect: the flag's, else the scenario's, else Locust's 1.
+pub fn exit_code_on_error(options: &LaunchOptions, program: &Program) -> u8 {
+    options
+        .exit_code_on_error
+        .or(program.defaults.exit_code_on_error)
+        .unwrap_or(cicada_report::model::DEFAULT_EXIT_CODE_ON_ERROR)
 }
 
 /// A validated scenario for `cicada check`: the plan and target are optional there.

@@ -12,7 +12,8 @@
 //!   (stop, change users or rate, cheap snapshots);
 //! - [`http`]: one hyper `client::conn::http1` connection per user, rustls, cookies;
 //! - [`stats`]: sharded recording, exact per-second merges, bounded failure groups, the report;
-//! - [`launch`]: the `cicada run` flow as a library (validate everything, send nothing).
+//! - [`launch`]: the `cicada run` flow as a library (validate everything, send nothing);
+//! - [`verdict`]: the pass / fail decision and its exit code (thresholds, failed requests).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,6 +39,7 @@ pub mod stats;
 pub mod target;
 pub mod template;
 pub mod threshold;
+pub mod verdict;
 
 /// The types most programs need.
 pub mod prelude {

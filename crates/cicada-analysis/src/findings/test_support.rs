@@ -190,6 +190,7 @@ impl ReportBuilder {
                 passed: true,
                 failed: vec![],
                 warnings: vec![],
+                ..Verdict::default()
             },
             aggregated: stats(
                 "Aggregated",

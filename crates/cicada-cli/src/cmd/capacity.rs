@@ -147,7 +147,6 @@ async fn run_async(
 }
 
 fn finish(args: &CapacityArgs, report: &mut RunReport, result: CapacityResult) -> i32 {
-    let passed = result.max_passing_load.is_some();
     println!("\nCapacity steps:");
     println!(
         "  {:>8} {:>10} {:>10} {:>8}  verdict",
@@ -209,10 +208,8 @@ fn finish(args: &CapacityArgs, report: &mut RunReport, result: CapacityResult) -
         exit::INTERRUPTED
     } else if !errors.is_empty() {
         exit::INTERNAL
-    } else if passed {
-        exit::PASS
     } else {
-        exit::THRESHOLDS_FAILED
+        i32::from(report.verdict.exit_code())
     }
 }
 

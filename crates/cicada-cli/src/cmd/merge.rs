@@ -82,9 +82,7 @@ pub fn merge(args: MergeArgs) -> i32 {
     }
     if !errors.is_empty() {
         exit::INTERNAL
-    } else if report.verdict.passed {
-        exit::PASS
     } else {
-        exit::THRESHOLDS_FAILED
+        i32::from(report.verdict.exit_code())
     }
 }

@@ -30,6 +30,7 @@ pub fn run(args: RunArgs) -> i32 {
     options.stop_timeout = args.stop_timeout;
     options.allow_unreachable = args.allow_unreachable;
     options.insecure = args.insecure;
+    options.exit_code_on_error = args.exit_code_on_error;
     super::block_on(|workers| run_async(args, options, workers))
 }
 
@@ -119,7 +120,7 @@ fn finish(args: &RunArgs, report: &RunReport) -> i32 {
     match judge(report, errors.is_empty()) {
         Outcome::Interrupted => exit::INTERRUPTED,
         Outcome::ReportsNotWritten => exit::INTERNAL,
-        Outcome::Failed => exit::THRESHOLDS_FAILED,
+        Outcome::Failed { code } => i32::from(code),
         Outcome::Passed => exit::PASS,
     }
 }

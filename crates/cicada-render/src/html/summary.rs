@@ -24,25 +24,16 @@ pub fn header(r: &RunReport) -> String {
     h
 }
 
+/// The verdict as the engine decided it (`cicada::verdict`): its badge and its reason, the same
+/// words the terminal summary and JUnit show.
 fn verdict(r: &RunReport) -> String {
     let v = &r.verdict;
-    let total = r.thresholds.len();
-    let failed = r.thresholds.iter().filter(|t| !t.passed).count();
-    let (class, badge, headline) = if !v.passed {
-        (
-            "fail",
-            "FAIL",
-            format!("{failed} of {total} thresholds failed"),
-        )
-    } else if total == 0 {
-        (
-            "none",
-            "NO GATES",
-            "No thresholds were set: nothing to pass or fail".to_owned(),
-        )
+    let (class, badge) = if v.passed {
+        ("pass", "PASS")
     } else {
-        ("pass", "PASS", format!("All {total} thresholds passed"))
+        ("fail", "FAIL")
     };
+    let headline = format!("{}: {}", v.label(), v.reason_text());
     let mut h = format!(
         "<div class=\"verdict {class}\" role=\"status\"><div class=\"badge\">{badge}</div><div class=\"headline\">{}</div>",
         escape(&headline)

@@ -268,10 +268,11 @@ pub(super) fn assemble(
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
         run,
+        // Judged again on the merged numbers by `cicada::stats::report::rejudge`.
         verdict: Verdict {
-            passed: true,
-            failed: Vec::new(),
             warnings,
+            exit_code_on_error: first.verdict.exit_code_on_error,
+            ..Verdict::default()
         },
         requests: stats.requests,
         aggregated: stats.aggregated,

@@ -22,6 +22,7 @@ use cicada_analysis::monitor::{Monitor, MonitorConfig};
 use cicada_analysis::{Collected, attach_analysis};
 use cicada_report::RunReport;
 use cicada_report::analysis_model::CapacityResult;
+use cicada_report::model::Verdict;
 
 use crate::log::Log;
 use step::{Lever, Stepper};
@@ -331,7 +332,24 @@ pub async fn run(
         },
         &FindingsConfig::default(),
     );
+    report.verdict = capacity_verdict(&result, std::mem::take(&mut report.verdict.warnings));
     Ok(Searched { report, result })
+}
+
+/// The verdict of a capacity search, for every front end and the exit code: it passes when a
+/// load met every SLO. Failed requests are judged by the SLOs (a search drives the target into
+/// overload on purpose), so they do not fail it by themselves.
+pub fn capacity_verdict(result: &CapacityResult, warnings: Vec<String>) -> Verdict {
+    let passed = result.max_passing_load.is_some();
+    Verdict {
+        passed,
+        failed: Vec::new(),
+        warnings,
+        reason: result.headline.clone(),
+        exit_code: Some(u8::from(!passed)),
+        unallowed_failures: 0,
+        exit_code_on_error: 0,
+    }
 }
 
 /// Run the search to its end: move to each load it names, hold it and record the measurement.

@@ -59,6 +59,9 @@ pub struct RunConfig {
     pub shards: usize,
     /// Worker threads of the runtime (recorded in the report).
     pub worker_threads: usize,
+    /// The verdict's exit code when requests failed that no error threshold allows
+    /// (`--exit-code-on-error`, Locust's flag); 0 lets them pass. See [`crate::verdict`].
+    pub exit_code_on_error: u8,
 }
 
 impl RunConfig {
@@ -75,6 +78,7 @@ impl RunConfig {
             insecure: false,
             shards: workers * 4,
             worker_threads: workers,
+            exit_code_on_error: cicada_report::model::DEFAULT_EXIT_CODE_ON_ERROR,
         })
     }
 
@@ -138,6 +142,7 @@ pub(crate) struct Shared {
     pub stop_timeout: Duration,
     pub worker_threads: usize,
     pub target_url: String,
+    pub exit_code_on_error: u8,
 }
 
 impl Shared {
@@ -196,6 +201,7 @@ impl Shared {
             } else {
                 Vec::new()
             },
+            exit_code_on_error: self.exit_code_on_error,
         }
     }
 
@@ -267,6 +273,7 @@ impl Runner {
             stop_timeout: config.stop_timeout,
             worker_threads: config.worker_threads,
             target_url: target.url.clone(),
+            exit_code_on_error: config.exit_code_on_error,
             program: config.program,
             plan: config.plan,
         });

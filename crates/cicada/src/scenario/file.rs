@@ -165,6 +165,7 @@ impl Cx<'_> {
         let mut d = Defaults {
             host: raw.host,
             headers: raw.headers.into_iter().collect(),
+            exit_code_on_error: raw.exit_code_on_error,
             ..Defaults::default()
         };
         if let Some(t) = &raw.connect_timeout {
@@ -791,6 +792,7 @@ struct RawDefaults {
     connect_timeout: Option<Spanned<String>>,
     request_timeout: Option<Spanned<String>>,
     max_connection_lifetime: Option<Spanned<String>>,
+    exit_code_on_error: Option<u8>,
 }
 
 #[derive(Deserialize)]

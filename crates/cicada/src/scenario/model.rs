@@ -57,6 +57,9 @@ pub struct Defaults {
     pub request_timeout: Duration,
     /// Close and reopen each user's connection after this long (lets new replicas get traffic).
     pub max_connection_lifetime: Option<Duration>,
+    /// The exit code when requests failed that no error threshold allows (Locust's
+    /// `--exit-code-on-error`; the flag overrides it); `None`: 1.
+    pub exit_code_on_error: Option<u8>,
 }
 
 impl Default for Defaults {
@@ -67,6 +70,7 @@ impl Default for Defaults {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             max_connection_lifetime: None,
+            exit_code_on_error: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use cicada_report::model::{
     FailureRow, MachineInfo, OpenModelStats, PlanInfo, RequestStats, RunInfo, RunReport,
-    SCHEMA_VERSION, ThresholdResult, ToolInfo, UserTypeInfo, Verdict,
+    SCHEMA_VERSION, ThresholdResult, ToolInfo, UserTypeInfo,
 };
 
 use super::collector::Collector;
@@ -12,6 +12,7 @@ use super::histogram::{
 use super::shard::RowInterval;
 use crate::scenario::compile::RowKey;
 use crate::threshold::{Metric, Scope, Threshold, ThresholdError, ThresholdSource};
+use crate::verdict::{RowFailures, decide};
 
 /// Everything about a run besides its statistics.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct ReportMeta {
     pub peak_concurrency: u64,
     pub scheduled_iterations: u64,
     pub warnings: Vec<String>,
+    /// `--exit-code-on-error` (or the scenario's `[defaults] exit_code_on_error`).
+    pub exit_code_on_error: u8,
 }
 
 fn row_stats(
@@ -141,24 +144,14 @@ pub fn judge(
     }
 }
 
-/// One line per failed threshold, for [`Verdict::failed`].
-pub fn failed_lines(results: &[ThresholdResult]) -> Vec<String> {
-    results
-        .iter()
-        .filter(|t| !t.passed)
-        .map(|t| match t.observed {
-            Some(o) => format!("{}: measured {}", t.expression, fmt_value(o, &t.unit)),
-            None => format!("{}: no requests measured", t.expression),
-        })
-        .collect()
-}
-
 /// Judge a finished report's thresholds again on its own rows — a merge of several workers'
-/// reports (`cicada merge`) — and set its verdict's pass / fail from them (warnings are kept).
-/// `hists` are the rows' latency histograms, parallel to `report.requests`.
+/// reports (`cicada merge`) — and decide its verdict again from them (warnings and the
+/// `exit_code_on_error` in effect are kept). `hists` are the rows' latency histograms, parallel
+/// to `report.requests`.
 pub fn rejudge(report: &mut RunReport, hists: &[Hist]) -> Result<(), ThresholdError> {
     let duration_s = report.run.duration_s;
     let mut results = Vec::with_capacity(report.thresholds.len());
+    let mut parsed = Vec::with_capacity(report.thresholds.len());
     for old in &report.thresholds {
         let source = if old.source == ThresholdSource::Scenario.as_str() {
             ThresholdSource::Scenario
@@ -177,23 +170,34 @@ pub fn rejudge(report: &mut RunReport, hists: &[Hist]) -> Result<(), ThresholdEr
             }
         }
         results.push(judge(&t, &hist, requests, failures, duration_s));
+        parsed.push(t);
     }
-    report.verdict.failed = failed_lines(&results);
-    report.verdict.passed = report.verdict.failed.is_empty();
+    let rows: Vec<RowFailures<'_>> = report.requests.iter().map(row_failures).collect();
+    report.verdict = decide(
+        &parsed,
+        &results,
+        &rows,
+        report.verdict.exit_code_on_error,
+        std::mem::take(&mut report.verdict.warnings),
+    );
     report.thresholds = results;
     Ok(())
 }
 
-fn fmt_value(v: f64, unit: &str) -> String {
-    let v = (v * 1000.0).round() / 1000.0;
-    format!("{v}{unit}")
+fn row_failures(r: &RequestStats) -> RowFailures<'_> {
+    RowFailures {
+        method: &r.method,
+        name: &r.name,
+        requests: r.requests,
+        failures: r.failures,
+    }
 }
 
 /// Build the full report.
 pub fn build_report(
     c: &Collector,
     rows: &[RowKey],
-    thresholds: &[Threshold],
+    thresholds_in: &[Threshold],
     meta: ReportMeta,
 ) -> RunReport {
     let d = meta.duration_s;
@@ -224,11 +228,10 @@ pub fn build_report(
             occurrences: n,
         })
         .collect();
-    let thresholds: Vec<ThresholdResult> = thresholds
+    let thresholds: Vec<ThresholdResult> = thresholds_in
         .iter()
         .map(|t| evaluate(t, rows, &c.totals, d))
         .collect();
-    let failed = failed_lines(&thresholds);
     let mut warnings = meta.warnings.clone();
     if meta.interrupted {
         warnings.push("the run was interrupted: results are partial".to_string());
@@ -239,6 +242,14 @@ pub fn build_report(
             c.dropped
         ));
     }
+    let rows_seen: Vec<RowFailures<'_>> = requests.iter().map(row_failures).collect();
+    let verdict = decide(
+        thresholds_in,
+        &thresholds,
+        &rows_seen,
+        meta.exit_code_on_error,
+        warnings,
+    );
     let open_model = meta.open.then(|| OpenModelStats {
         scheduled_iterations: meta.scheduled_iterations,
         started_iterations: c.started,
@@ -270,11 +281,7 @@ pub fn build_report(
             user_types: meta.user_types,
             machine: meta.machine,
         },
-        verdict: Verdict {
-            passed: failed.is_empty(),
-            failed,
-            warnings,
-        },
+        verdict,
         requests,
         aggregated,
         timeline: c.timeline.clone(),
