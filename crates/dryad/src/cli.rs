@@ -125,6 +125,22 @@ pub struct ServeArgs {
     /// cpu, leak, cache, missing-index, write-lock, crash. `--help` explains each.
     #[arg(long = "fault", value_name = "SPEC", long_help = crate::fault::HELP)]
     pub faults: Vec<crate::fault::Fault>,
+    /// Close a connection whose request head (request line and headers) has not fully arrived
+    /// this many seconds after the connection opened, or after its first byte following an
+    /// idle spell (slowloris).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_read_timeout_secs: f64,
+    /// Answer 408 and close the connection when a request body has not fully arrived this many
+    /// seconds after its head (a bound on the whole body, so a minimum average rate).
+    #[arg(long, default_value_t = 15.0)]
+    pub body_read_timeout_secs: f64,
+    /// Close a keep-alive connection idle this many seconds between requests.
+    #[arg(long, default_value_t = 75.0)]
+    pub keep_alive_timeout_secs: f64,
+    /// On SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, and close the
+    /// connections still open after this many seconds, so that the process exits.
+    #[arg(long, visible_alias = "shutdown-timeout", default_value_t = 30.0)]
+    pub shutdown_timeout_secs: f64,
 }
 
 /// `dryad seed`.

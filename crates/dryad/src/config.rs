@@ -9,6 +9,7 @@ use crate::cli::{DbArgs, HashArgs, LatencyKind, SeedArgs, ServeArgs};
 use crate::db::{Backend, PoolSizes};
 use crate::fault::Fault;
 use crate::runtime::{AgentConfig, AutoscaleConfig, LatencyModel};
+use crate::server::Timeouts;
 
 /// A flag value that cannot work, with what to do instead.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -97,6 +98,16 @@ pub struct ServeConfig {
     pub poll_interval: Duration,
     /// Planted faults (`--fault`), checked to name real routes and not to conflict.
     pub faults: Vec<Fault>,
+    /// The HTTP server's timeouts.
+    pub http: Timeouts,
+}
+
+fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
+    let d = secs(flag, v)?;
+    if d.is_zero() {
+        return Err(bad(flag, "must be above 0"));
+    }
+    Ok(d)
 }
 
 impl TryFrom<&ServeArgs> for ServeConfig {
@@ -195,6 +206,12 @@ impl TryFrom<&ServeArgs> for ServeConfig {
             lease,
             poll_interval: Duration::from_millis(a.poll_interval_ms),
             faults: a.faults.clone(),
+            http: Timeouts {
+                head: positive_secs("header-read-timeout-secs", a.header_read_timeout_secs)?,
+                body: positive_secs("body-read-timeout-secs", a.body_read_timeout_secs)?,
+                keep_alive: positive_secs("keep-alive-timeout-secs", a.keep_alive_timeout_secs)?,
+                shutdown: secs("shutdown-timeout-secs", a.shutdown_timeout_secs)?,
+            },
         })
     }
 }
@@ -303,6 +320,15 @@ mod tests {
         assert_eq!(c.autoscale.min, 2);
         assert_eq!(c.agent.failure_ratio, 0.02);
         assert_eq!((c.db.pool_size, c.worker_pool_size), (8, 2));
+        assert_eq!(c.http, crate::server::Timeouts::default());
+        assert_eq!(c.http.shutdown, Duration::from_secs(30));
+        let alias = serve(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--shutdown-timeout",
+            "2.5",
+        ]);
+        assert_eq!(alias.unwrap().http.shutdown, Duration::from_millis(2500));
         let pg = serve(&["--database-url", "postgres://u@h/db"]).unwrap();
         assert_eq!(pg.pool_sizes(), PoolSizes { api: 8, worker: 4 });
     }
@@ -358,6 +384,22 @@ mod tests {
             (
                 &["--scale-up-cooldown-secs=-1"][..],
                 "scale-up-cooldown-secs",
+            ),
+            (
+                &["--header-read-timeout-secs", "0"][..],
+                "header-read-timeout-secs",
+            ),
+            (
+                &["--body-read-timeout-secs", "NaN"][..],
+                "body-read-timeout-secs",
+            ),
+            (
+                &["--keep-alive-timeout-secs=-2"][..],
+                "keep-alive-timeout-secs",
+            ),
+            (
+                &["--shutdown-timeout-secs", "inf"][..],
+                "shutdown-timeout-secs",
             ),
         ] {
             let mut args = u.to_vec();

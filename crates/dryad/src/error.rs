@@ -34,6 +34,9 @@ pub enum ApiError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408: the request body did not arrive within the body read timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: body over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -89,6 +93,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } | ApiError::Unauthorized { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::InvalidBody(_) => "invalid_body",
@@ -115,6 +120,12 @@ impl IntoResponse for ApiError {
             detail,
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still trickle in: do not read it as the next request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -162,6 +173,12 @@ impl From<TokenError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if crate::server::body::is_body_timeout(&r) {
+            return ApiError::RequestTimeout(format!(
+                "the request body did not arrive in time: {}",
+                r.body_text()
+            ));
+        }
         match r {
             JsonRejection::JsonDataError(e) => ApiError::InvalidBody(e.body_text()),
             JsonRejection::JsonSyntaxError(e) => {

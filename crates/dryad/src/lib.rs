@@ -41,6 +41,7 @@ pub mod model;
 pub mod runtime;
 pub mod seed;
 pub mod serve;
+pub mod server;
 pub mod state;
 pub mod timing;
 

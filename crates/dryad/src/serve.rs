@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::serve::ListenerExt as _;
 use rand::Rng;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +89,10 @@ pub async fn run(
         worker_pool_size = cfg.worker_pool_size,
         workers_min = cfg.autoscale.min,
         workers_max = cfg.autoscale.max,
+        header_read_timeout = ?cfg.http.head,
+        body_read_timeout = ?cfg.http.body,
+        keep_alive_timeout = ?cfg.http.keep_alive,
+        shutdown_timeout = ?cfg.http.shutdown,
         "dryad starting"
     );
     if let Some(faults) = &state.faults {
@@ -100,15 +103,14 @@ pub async fn run(
         cfg.autoscale,
         shutdown.clone(),
     ));
-    // Responses are small: send them without waiting on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    crate::server::serve(
+        listener,
+        app(state.clone()),
+        cfg.http,
+        state.metrics.clone(),
+        shutdown.clone(),
+    )
+    .await;
     tracing::info!("HTTP drained; waiting for workers to return their executions");
     shutdown.cancel();
     if let Err(e) = workers.await {
@@ -116,5 +118,5 @@ pub async fn run(
     }
     state.db.close().await;
     tracing::info!("dryad stopped");
-    served.map_err(ServeError::from)
+    Ok(())
 }

@@ -22,6 +22,7 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password (same message)", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the body read timeout (the connection is closed)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Body of the wrong shape, a field too long, NUL in the username", body = ErrorBody),

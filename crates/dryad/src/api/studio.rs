@@ -32,6 +32,7 @@ pub const MAX_LIMIT: i64 = 100;
     responses(
         (status = 200, description = "Accepted, PENDING", body = ExecuteResponse),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the body read timeout (the connection is closed)", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),

@@ -5,6 +5,7 @@
 //! express), the registry belongs to one [`Metrics`] value per service (no global recorder, so
 //! tests run many services in one process), and the hot path is atomics plus one read lock.
 
+pub mod connections;
 pub mod histogram;
 pub mod process;
 
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use connections::ConnectionCounters;
 pub use histogram::Histogram;
 use histogram::{LATENCY_BUCKETS, POOL_WAIT_BUCKETS};
 
@@ -62,6 +64,8 @@ pub struct Metrics {
     requeued_lease: AtomicU64,
     login_success: AtomicU64,
     login_failure: AtomicU64,
+    /// The HTTP server's connections and timeouts.
+    pub connections: ConnectionCounters,
     start_time_seconds: f64,
 }
 
@@ -101,6 +105,7 @@ impl Metrics {
             requeued_lease: AtomicU64::new(0),
             login_success: AtomicU64::new(0),
             login_failure: AtomicU64::new(0),
+            connections: ConnectionCounters::default(),
             start_time_seconds: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
@@ -225,6 +230,7 @@ impl Metrics {
             "HTTP requests being served.",
             self.in_flight.load(Ordering::Relaxed),
         );
+        self.connections.render(&mut out);
 
         self.render_pools(&mut out, pools);
 
