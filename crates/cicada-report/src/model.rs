@@ -17,6 +17,16 @@ use serde::{Deserialize, Serialize};
 /// Version of the JSON layout. Bumped only on a breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Methods of the rows a scenario's flow steps record (`group`, `until`, `foreach`): each
+/// times a sequence of requests that have rows of their own, so these rows are left out of the
+/// aggregated row, of unscoped thresholds and of findings about endpoints.
+pub const FLOW_METHODS: [&str; 3] = ["GROUP", "UNTIL", "FOREACH"];
+
+/// Whether a row with this method is a flow step's row (see [`FLOW_METHODS`]).
+pub fn is_flow_method(method: &str) -> bool {
+    FLOW_METHODS.contains(&method)
+}
+
 /// One load test's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunReport {

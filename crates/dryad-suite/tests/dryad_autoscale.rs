@@ -1,6 +1,6 @@
 //! Auto-scaling validation against dryad's real worker pool: the real `cicada` binary runs a
-//! shortened `tests/load/dryad-autoscale.toml` (baseline → spike → hold → drop of mostly
-//! `POST /execute`) and reads `dryad_workers_current` once a second with `--scaling-probe`.
+//! shortened `tests/load/dryad-autoscale.toml` (baseline → spike → hold → drop of the
+//! agent-studio journey: execute, poll until COMPLETED, read the history) and reads `dryad_workers_current` once a second with `--scaling-probe`.
 //!
 //! - an autoscaled pool (4–32 workers) passes all six scaling checks, exit code 0, and the JSON
 //!   report holds the checks and the replica timeline;
@@ -13,12 +13,13 @@ use std::path::Path;
 use cicada_report::analysis_model::ScalingReport;
 use support::{Bins, Dryad, Scratch, bins, cicada_run, text};
 
-/// 38 s: 8 s baseline of 2 users, 2 s spike to 12, 10 s hold, 2 s drop to 2, 16 s tail.
+/// 38 s: 8 s baseline of 2 users, 2 s spike to 20, 10 s hold, 2 s drop to 2, 16 s tail. Each
+/// user has at most one execution in flight, so 20 users ask for up to 10 workers.
 const SHAPE: &str = r#"stages = [
   { duration = "1s", users = 2 },
   { duration = "7s", users = 2 },
-  { duration = "2s", users = 12 },
-  { duration = "10s", users = 12 },
+  { duration = "2s", users = 20 },
+  { duration = "10s", users = 20 },
   { duration = "2s", users = 2 },
   { duration = "16s", users = 2 },
 ]"#;

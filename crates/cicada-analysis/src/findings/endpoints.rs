@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use cicada_report::analysis_model::{Finding, FindingKind, TimeWindow};
+use cicada_report::model::is_flow_method;
 
 use super::timeline::load_series;
 use super::timeline::load_unit;
@@ -22,12 +23,18 @@ fn row_label(method: &str, name: &str) -> String {
 /// when that endpoint also missed a latency threshold or slows down with load
 /// ([`severity::slow_endpoint`]).
 pub fn slowest_endpoints(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Option<Finding> {
-    let rows = &input.report.requests;
+    // Flow rows (GROUP, UNTIL, FOREACH) time requests that have rows of their own.
+    let rows: Vec<_> = input
+        .report
+        .requests
+        .iter()
+        .filter(|r| !is_flow_method(&r.method))
+        .collect();
     if rows.len() < 2 {
         return None;
     }
     let time = |r: &cicada_report::model::RequestStats| r.requests as f64 * r.mean_ms;
-    let total: f64 = rows.iter().map(time).sum();
+    let total: f64 = rows.iter().copied().map(time).sum();
     if total <= 0.0 {
         return None;
     }
@@ -149,7 +156,11 @@ fn grown_with_window(
         } else {
             continue;
         };
-        for r in s.by_request.iter().filter(|r| r.requests > 0) {
+        for r in s
+            .by_request
+            .iter()
+            .filter(|r| r.requests > 0 && !is_flow_method(&r.method))
+        {
             let e = acc.entry(row_label(&r.method, &r.name)).or_default();
             e[band] += r.p95_ms * r.requests as f64;
             e[band + 1] += r.requests as f64;

@@ -101,15 +101,7 @@ pub struct CompiledTask {
     pub plain: bool,
 }
 
-/// The method of a flow step's own statistics row (`GROUP`, `UNTIL`, `FOREACH`). Flow rows
-/// time a whole sequence of requests, so they are left out of the aggregated row and of
-/// thresholds without a scope.
-pub const FLOW_METHODS: [&str; 3] = ["GROUP", "UNTIL", "FOREACH"];
-
-/// Whether a row with this method is a flow step's row (see [`FLOW_METHODS`]).
-pub fn is_flow_method(method: &str) -> bool {
-    FLOW_METHODS.contains(&method)
-}
+pub use cicada_report::model::{FLOW_METHODS, is_flow_method};
 
 /// A step, compiled.
 #[derive(Debug)]
