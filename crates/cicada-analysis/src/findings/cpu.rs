@@ -98,10 +98,11 @@ pub fn target_cpu_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opti
         score: 500.0 + cpu_mean,
         title: "The target is CPU-bound".to_owned(),
         summary: format!(
-            "Throughput plateaued at {} req/s while the target's CPU averaged {} % of its cores \
-             ({}).",
+            "Throughput plateaued at {} req/s while the target's CPU averaged {} % of the {} \
+             it may use ({}).",
             num(x_hi, 1),
             num(cpu_mean, 0),
+            cores_text(target.cores_available),
             plateau
         ),
         evidence,
@@ -111,6 +112,15 @@ pub fn target_cpu_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opti
                     or give it more cores or replicas."
             .to_owned(),
     })
+}
+
+/// `1 core`, `2 cores`, `1.5 cores`.
+pub(crate) fn cores_text(cores: f64) -> String {
+    if cores == 1.0 {
+        "1 core".to_owned()
+    } else {
+        format!("{} cores", num(cores, 2))
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -49,7 +49,8 @@ fn next_step(k: FailureKind) -> &'static str {
 pub fn error_onset(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<Finding> {
     let report = input.report;
     let total_failures: u64 = report.timeline.iter().map(|s| s.failures).sum();
-    if total_failures == 0 {
+    // Failures from the first requests on are not an onset under load: `from_start` says so.
+    if total_failures == 0 || super::from_start::fails_from_start(report) {
         return None;
     }
     let tl = &report.timeline;
@@ -138,7 +139,7 @@ pub fn error_onset(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<F
     Some(Finding {
         kind: FindingKind::ErrorOnset,
         severity: super::severity::from_error_ratio(ratio),
-        score: 300.0 + (ratio * 100.0).min(100.0),
+        score: 600.0 + (ratio * 100.0).min(100.0),
         title: format!("Errors begin at {} {unit}", num(load, 1)),
         summary,
         evidence,

@@ -9,38 +9,105 @@ use cicada_report::analysis_model::{Finding, FindingKind, GeneratorHealth, Sever
 use super::timeline::seconds_to_windows;
 use super::{FindingsConfig, FindingsInput, ev, num};
 
+/// The seconds in which the generator was busy: its CPU at or above the limit, or iterations
+/// starting late.
+pub(crate) struct Busy {
+    pub cpu_seconds: BTreeSet<u64>,
+    pub lag_seconds: BTreeSet<u64>,
+    /// The generator's CPU peak (% of the cores it may use); `None` when not sampled.
+    pub peak_cpu: Option<f64>,
+    pub worst_lag: f64,
+    /// Whether the target's own `Server-Timing` accounts for most of the response time the
+    /// generator measured (the target was slow, not the generator); `None` without it.
+    pub target_slow: Option<bool>,
+}
+
+/// Share of the measured response time the target's `Server-Timing` must account for to say
+/// the target, not the generator, was slow.
+const SERVER_SIDE_SHARE: f64 = 0.5;
+
+impl Busy {
+    pub fn of(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Self {
+        let mut cpu_seconds = BTreeSet::new();
+        let mut peak_cpu: Option<f64> = None;
+        if let Some(g) = input.resources.and_then(|r| r.generator.as_ref()) {
+            for s in &g.samples {
+                peak_cpu =
+                    Some(peak_cpu.map_or(s.cpu_available_pct, |p| p.max(s.cpu_available_pct)));
+                if s.cpu_available_pct >= cfg.generator_cpu_pct {
+                    cpu_seconds.insert(s.elapsed_s.round().max(1.0) as u64);
+                }
+            }
+        }
+        let mut lag_seconds = BTreeSet::new();
+        let mut worst_lag: f64 = 0.0;
+        for s in &input.report.timeline {
+            if let Some(lag) = s.schedule_lag_p99_ms {
+                worst_lag = worst_lag.max(lag);
+                if lag > cfg.schedule_lag_p99_ms {
+                    lag_seconds.insert(s.elapsed_s);
+                }
+            }
+        }
+        let target_slow = input
+            .report
+            .aggregated
+            .server_timing
+            .as_ref()
+            .and_then(|t| {
+                (t.response_ms > 0.0)
+                    .then(|| (t.db_ms + t.pool_ms + t.app_ms) / t.response_ms >= SERVER_SIDE_SHARE)
+            });
+        Self {
+            cpu_seconds,
+            lag_seconds,
+            peak_cpu,
+            worst_lag,
+            target_slow,
+        }
+    }
+
+    /// Whether iterations dropped in second `s` are the generator's doing (within a second
+    /// of it): its CPU was at the limit, so it was slow to read responses and free its users;
+    /// or it started iterations late and the target's `Server-Timing` does not show the
+    /// target was the slow side (a generator starved of CPU reads responses late too); or its
+    /// CPU was not measured (then nothing says otherwise). Otherwise the cap was reached
+    /// because the target answered slowly ([`super::cap`]).
+    pub fn explains_drops_at(&self, s: u64) -> bool {
+        let near = [s.saturating_sub(1), s, s + 1];
+        self.peak_cpu.is_none()
+            || near.iter().any(|t| self.cpu_seconds.contains(t))
+            || (self.target_slow != Some(true) && near.iter().any(|t| self.lag_seconds.contains(t)))
+    }
+}
+
 /// The generator verdict, and a finding when it was saturated.
 pub fn assess(
     input: &FindingsInput<'_>,
     cfg: &FindingsConfig,
 ) -> (GeneratorHealth, Option<Finding>) {
     let report = input.report;
-    let mut cpu_seconds = BTreeSet::new();
-    let mut peak_cpu: Option<f64> = None;
-    if let Some(g) = input.resources.and_then(|r| r.generator.as_ref()) {
-        for s in &g.samples {
-            peak_cpu = Some(peak_cpu.map_or(s.cpu_available_pct, |p| p.max(s.cpu_available_pct)));
-            if s.cpu_available_pct >= cfg.generator_cpu_pct {
-                cpu_seconds.insert(s.elapsed_s.round().max(1.0) as u64);
-            }
-        }
-    }
-    let mut lag_seconds = BTreeSet::new();
-    let mut drop_seconds = BTreeSet::new();
-    let mut worst_lag: f64 = 0.0;
-    let mut dropped = 0u64;
-    for s in &report.timeline {
-        if let Some(lag) = s.schedule_lag_p99_ms {
-            worst_lag = worst_lag.max(lag);
-            if lag > cfg.schedule_lag_p99_ms {
-                lag_seconds.insert(s.elapsed_s);
-            }
-        }
-        if let Some(d) = s.dropped_iterations.filter(|&d| d > 0) {
-            dropped += d;
-            drop_seconds.insert(s.elapsed_s);
-        }
-    }
+    let busy = Busy::of(input, cfg);
+    let drop_seconds: BTreeSet<u64> = report
+        .timeline
+        .iter()
+        .filter(|s| s.dropped_iterations.is_some_and(|d| d > 0))
+        .map(|s| s.elapsed_s)
+        .filter(|&s| busy.explains_drops_at(s))
+        .collect();
+    let Busy {
+        cpu_seconds,
+        lag_seconds,
+        peak_cpu,
+        worst_lag,
+        ..
+    } = busy;
+    let dropped: u64 = report
+        .timeline
+        .iter()
+        .filter(|s| drop_seconds.contains(&s.elapsed_s))
+        .filter_map(|s| s.dropped_iterations)
+        .sum();
     let affected: Vec<u64> = cpu_seconds
         .iter()
         .chain(&lag_seconds)
@@ -69,7 +136,19 @@ pub fn assess(
             .any(|s| s.schedule_lag_p99_ms.is_some())
         {
             parts.push(format!("schedule lag p99 at most {} ms", num(worst_lag, 1)));
-            parts.push("no iteration was dropped".to_owned());
+            let at_cap: u64 = report
+                .timeline
+                .iter()
+                .filter_map(|s| s.dropped_iterations)
+                .sum();
+            parts.push(if at_cap == 0 {
+                "no iteration was dropped".to_owned()
+            } else {
+                format!(
+                    "{at_cap} iterations were dropped at the concurrency cap while it had CPU \
+                     to spare (the target answered slowly)"
+                )
+            });
         }
         let verdict = if parts.is_empty() {
             "The load generator showed no sign of saturation.".to_owned()
@@ -108,7 +187,8 @@ pub fn assess(
     }
     if dropped > 0 {
         reasons.push(format!(
-            "{dropped} iterations dropped in {} s (concurrency cap reached)",
+            "{dropped} iterations dropped in {} s (concurrency cap reached while the \
+             generator was busy)",
             drop_seconds.len()
         ));
     }
@@ -212,13 +292,34 @@ mod tests {
             dropped: Some(if t == 20 { 7 } else { 0 }),
             ..Second::default()
         });
-        let (h, f) = run(&report, |_| 40.0);
+        // Drops while the generator's CPU was at its limit (95 % at t = 20) are its own.
+        let (h, f) = run(&report, |t| if t == 20 { 95.0 } else { 40.0 });
         assert!(!h.healthy);
         assert_eq!(h.affected_intervals, [12, 20]);
-        assert_eq!(h.reasons.len(), 2, "{:?}", h.reasons);
-        assert!(h.reasons[0].contains("worst 40 ms"));
-        assert!(h.reasons[1].starts_with("7 iterations dropped"));
+        assert_eq!(h.reasons.len(), 3, "{:?}", h.reasons);
+        assert!(h.reasons[1].contains("worst 40 ms"));
+        assert!(h.reasons[2].starts_with("7 iterations dropped"));
         assert!(f.is_some());
+    }
+
+    #[test]
+    fn drops_at_the_cap_with_cpu_to_spare_are_not_saturation() {
+        let report = ReportBuilder::ramp_and_hold(30, 100.0).build(|t, u| Second {
+            rps: u,
+            p95_ms: 400.0,
+            schedule_lag_p99_ms: Some(0.5),
+            dropped: Some(if t > 5 { 40 } else { 0 }),
+            ..Second::default()
+        });
+        let (h, f) = run(&report, |_| 15.0);
+        assert!(h.healthy, "{h:?}");
+        assert!(f.is_none());
+        assert!(
+            h.verdict
+                .contains("1000 iterations were dropped at the concurrency cap"),
+            "{}",
+            h.verdict
+        );
     }
 
     #[test]

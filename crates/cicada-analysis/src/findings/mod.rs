@@ -8,12 +8,17 @@
 //! ([`errors`]), memory growth ([`memory`]), slowest endpoints and latency growth with load
 //! ([`endpoints`]).
 
+pub mod app;
+pub mod cap;
 pub mod cpu;
 pub mod database;
 pub mod endpoints;
 pub mod errors;
+pub mod from_start;
 pub mod generator;
+pub mod lock;
 pub mod memory;
+pub mod neighbours;
 pub mod policy;
 pub mod queue;
 pub mod quiet;
@@ -46,6 +51,9 @@ pub struct MetricNames {
     pub pool_in_use: Option<MetricSelector>,
     /// Gauges of the pool's maximum size.
     pub pool_max: Option<MetricSelector>,
+    /// Histograms of the time writes waited for the database's write lock, e.g. dryad's
+    /// `dryad_db_write_wait_seconds` (SQLite's single writer).
+    pub write_wait: Option<MetricSelector>,
 }
 
 fn selector(patterns: &[&str]) -> Result<Option<MetricSelector>, PatternError> {
@@ -69,7 +77,14 @@ impl MetricNames {
             pool_acquire_wait: selector(pool_acquire_wait)?,
             pool_in_use: selector(pool_in_use)?,
             pool_max: selector(pool_max)?,
+            write_wait: None,
         })
+    }
+
+    /// With the write-lock wait histograms named by `patterns` (empty: off).
+    pub fn with_write_wait(mut self, patterns: &[&str]) -> Result<Self, PatternError> {
+        self.write_wait = selector(patterns)?;
+        Ok(self)
     }
 }
 
@@ -94,6 +109,7 @@ impl Default for MetricNames {
                 "*pool_max_size",
             ],
         )
+        .and_then(|m| m.with_write_wait(&["*write_wait*seconds", "*lock_wait*seconds"]))
         .expect("built-in patterns are valid")
     }
 }
@@ -200,11 +216,16 @@ pub struct FindingsOutcome {
 pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOutcome {
     let (generator_health, generator_finding) = generator::assess(input, config);
     let mut findings: Vec<Finding> = generator_finding.into_iter().collect();
+    findings.extend(neighbours::noisy_neighbours(input, config));
+    findings.extend(cap::concurrency_cap(input, config));
     findings.extend(cpu::target_cpu_bound(input, config));
     findings.extend(database::database_bound(input, config));
     findings.extend(database::pool_saturated(input, config));
+    findings.extend(lock::write_lock(input, config));
+    findings.extend(app::app_queue(input, config));
     findings.extend(queue::queue_growth(input, config));
     findings.extend(errors::error_onset(input, config));
+    findings.extend(from_start::errors_from_start(input, config));
     findings.extend(memory::memory_growth(input, config));
     findings.extend(endpoints::slowest_endpoints(input, config));
     findings.extend(endpoints::latency_growth(input, config));

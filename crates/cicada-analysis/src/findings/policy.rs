@@ -1,7 +1,8 @@
 //! The ranking policy, in one place: which finding a reader sees first.
 //!
 //! 1. Verdicts on the run itself come first when they matter (warning or critical): a
-//!    saturated generator, other processes taking the machine's CPU, a target that restarted.
+//!    saturated generator, other processes taking the machine's CPU, a target that restarted,
+//!    planned iterations not sent (the concurrency cap reached).
 //!    Every other finding is measured through them, so they are read before any bottleneck.
 //! 2. Then by severity (what users felt: time and requests affected, thresholds failed).
 //! 3. Then by the rule's score (how strong the evidence is), then by kind (a stable order).

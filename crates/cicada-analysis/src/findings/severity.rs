@@ -71,6 +71,23 @@ pub fn latency_growth(slo_missed: bool) -> Severity {
     }
 }
 
+/// Share (0..=1) of planned open-model iterations dropped from which that is critical.
+pub const CRITICAL_DROPPED_SHARE: f64 = 0.1;
+/// ... and a warning (below: information).
+pub const WARNING_DROPPED_SHARE: f64 = 0.01;
+
+/// Severity of planned iterations not sent (`share` of those planned): the load the run was
+/// meant to apply was not.
+pub fn from_dropped_share(share: f64) -> Severity {
+    if share >= CRITICAL_DROPPED_SHARE {
+        Severity::Critical
+    } else if share >= WARNING_DROPPED_SHARE {
+        Severity::Warning
+    } else {
+        Severity::Info
+    }
+}
+
 fn raise(s: Severity) -> Severity {
     match s {
         Severity::Info => Severity::Warning,
