@@ -49,6 +49,9 @@ impl Busy {
                 }
             }
         }
+        if lag_seconds.len() == 1 && worst_lag < cfg.isolated_lag_factor * cfg.schedule_lag_p99_ms {
+            lag_seconds.clear();
+        }
         let target_slow = input
             .report
             .aggregated
@@ -95,6 +98,29 @@ pub fn assess(
         .map(|s| s.elapsed_s)
         .filter(|&s| busy.explains_drops_at(s))
         .collect();
+    // Iterations that wait for a free slot at the concurrency cap start late; when the target
+    // was the slow side and the generator's CPU was not at its limit, that lag is the cap's
+    // doing ([`super::cap`] reports it), not the generator's.
+    let cap_seconds: BTreeSet<u64> = report
+        .timeline
+        .iter()
+        .filter(|s| s.dropped_iterations.is_some_and(|d| d > 0))
+        .flat_map(|s| [s.elapsed_s.saturating_sub(1), s.elapsed_s, s.elapsed_s + 1])
+        .collect();
+    let busy = if busy.target_slow == Some(true) && busy.peak_cpu.is_some() {
+        let lag_seconds = busy
+            .lag_seconds
+            .iter()
+            .copied()
+            .filter(|t| !cap_seconds.contains(t) || busy.cpu_seconds.contains(t))
+            .collect();
+        Busy {
+            lag_seconds,
+            ..busy
+        }
+    } else {
+        busy
+    };
     let Busy {
         cpu_seconds,
         lag_seconds,
@@ -320,6 +346,65 @@ mod tests {
             "{}",
             h.verdict
         );
+    }
+
+    #[test]
+    fn lag_at_the_cap_of_a_slow_target_is_not_saturation() {
+        // Iterations waiting for a slot at the cap start late; the target's Server-Timing
+        // accounts for the response time and the generator's CPU is low.
+        let mut report = ReportBuilder::ramp_and_hold(30, 100.0).build(|t, u| Second {
+            rps: u,
+            p95_ms: 100.0,
+            schedule_lag_p99_ms: Some(if (10..=12).contains(&t) { 5.9 } else { 0.5 }),
+            dropped: Some(if (10..=12).contains(&t) { 20 } else { 0 }),
+            ..Second::default()
+        });
+        report.aggregated.server_timing = cicada_report::model::ServerTimingStats::from_sums_us(
+            1000,
+            100_000_000,
+            0,
+            0,
+            95_000_000,
+        );
+        let (h, f) = run(&report, |_| 4.0);
+        assert!(h.healthy, "{h:?}");
+        assert!(f.is_none());
+        // Without the target's timing the same lag is the generator's.
+        report.aggregated.server_timing = None;
+        let (h, f) = run(&report, |_| 4.0);
+        assert!(!h.healthy, "{h:?}");
+        assert!(f.is_some());
+    }
+
+    #[test]
+    fn one_marginally_late_second_is_not_saturation() {
+        // The zoo's concurrency-cap run on a quiet machine: one second at 6.4 ms lag p99.
+        let report = ReportBuilder::ramp_and_hold(30, 100.0).build(|t, u| Second {
+            rps: u,
+            p95_ms: 10.0,
+            schedule_lag_p99_ms: Some(if t == 7 { 6.4 } else { 0.5 }),
+            dropped: Some(0),
+            ..Second::default()
+        });
+        let (h, f) = run(&report, |_| 4.0);
+        assert!(h.healthy, "{h:?}");
+        assert!(f.is_none());
+        assert!(
+            h.verdict.contains("schedule lag p99 at most 6.4 ms"),
+            "{}",
+            h.verdict
+        );
+        // Two late seconds, or one far above the limit, still count.
+        let report = ReportBuilder::ramp_and_hold(30, 100.0).build(|t, u| Second {
+            rps: u,
+            p95_ms: 10.0,
+            schedule_lag_p99_ms: Some(if t == 7 || t == 8 { 6.4 } else { 0.5 }),
+            dropped: Some(0),
+            ..Second::default()
+        });
+        let (h, f) = run(&report, |_| 4.0);
+        assert!(!h.healthy, "{h:?}");
+        assert!(f.is_some());
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub struct FindingsConfig {
     pub generator_cpu_pct: f64,
     /// Schedule-lag p99 above which an open-model interval is late.
     pub schedule_lag_p99_ms: f64,
+    /// One late second alone counts only when its lag p99 is at least this many times
+    /// `schedule_lag_p99_ms`: a single marginal second (a scheduler hiccup) is not saturation.
+    pub isolated_lag_factor: f64,
     /// Target CPU (% of its cores) at or above which a throughput plateau is CPU-bound.
     pub target_cpu_bound_pct: f64,
     /// Target CPU below which rising latency points away from the CPU.
@@ -148,6 +151,7 @@ impl Default for FindingsConfig {
         Self {
             generator_cpu_pct: 90.0,
             schedule_lag_p99_ms: 5.0,
+            isolated_lag_factor: 4.0,
             target_cpu_bound_pct: 85.0,
             target_cpu_low_pct: 60.0,
             latency_rise_factor: 1.5,
