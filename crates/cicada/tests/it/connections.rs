@@ -132,8 +132,8 @@ async fn large_response_server() -> String {
     format!("http://{addr}")
 }
 
-/// Pins that the client's read buffer is not capped below what real responses need: hyper's
-/// `read_buf_exact_size` would also cap the response head at that size.
+/// Pins that the client's read buffer grows for a head larger than it (64 KiB of headers) and
+/// that a 4 MiB body a check needs is kept whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_response_head_and_body_are_read_whole() {
     let host = large_response_server().await;
