@@ -85,6 +85,11 @@ pub struct RunArgs {
     /// HTTPS: accept any server certificate (self-signed test targets).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Open connections from these local addresses, in turn: a comma-separated list and IPv4
+    /// ranges, e.g. 127.0.0.1-127.0.0.4. One address has ~28,000 ports to one target, so more
+    /// users than that need several.
+    #[arg(long, value_name = "IPS")]
+    pub local_ips: Option<String>,
     /// Accepted for Locust compatibility; cicada always runs headless.
     #[arg(long, hide = true)]
     pub headless: bool,

@@ -44,6 +44,9 @@ pub struct LaunchOptions {
     pub allow_unreachable: bool,
     /// HTTPS: accept any server certificate.
     pub insecure: bool,
+    /// `--local-ips`: local addresses to open connections from, in turn (see
+    /// [`crate::http::parse_local_addrs`]).
+    pub local_ips: Option<String>,
 }
 
 impl LaunchOptions {
@@ -64,6 +67,8 @@ pub enum SetupError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error(transparent)]
+    LocalAddrs(#[from] crate::http::LocalAddrsError),
 }
 
 /// Load, validate and compile the scenario, resolve the plan and the host.
@@ -80,6 +85,9 @@ pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
     config.stop_timeout = options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
     config.check_reachable = !options.allow_unreachable;
     config.insecure = options.insecure;
+    if let Some(ips) = &options.local_ips {
+        config.local_addrs = crate::http::parse_local_addrs(ips)?;
+    }
     Ok(config)
 }
 

@@ -30,6 +30,7 @@ pub fn run(args: RunArgs) -> i32 {
     options.stop_timeout = args.stop_timeout;
     options.allow_unreachable = args.allow_unreachable;
     options.insecure = args.insecure;
+    options.local_ips = args.local_ips.clone();
     super::block_on(|workers| run_async(args, options, workers))
 }
 

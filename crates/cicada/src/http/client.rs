@@ -45,7 +45,8 @@ pub struct ClientSettings {
     /// choice). One source address has about 28,000 ephemeral ports to one destination;
     /// several (e.g. `127.0.0.2`, `127.0.0.3` on loopback) allow more connections.
     pub local_addrs: Vec<IpAddr>,
-    next_local: AtomicUsize,
+    /// The next of `local_addrs` to use (connections take them in turn).
+    pub next_local: AtomicUsize,
 }
 
 impl ClientSettings {

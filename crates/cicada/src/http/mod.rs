@@ -2,7 +2,7 @@
 //! written into a reused buffer ([`request`]) and sent in one write, responses decoded in
 //! place from a reused read buffer ([`decode`], with `httparse`) on the user's connection
 //! ([`conn`] over a [`stream`]), kept as a [`response::ResponseView`] that checks, captures,
-//! cookies ([`cookies`]) and `Server-Timing` read. TLS through rustls ([`tls`]) and the
+//! cookies ([`cookies`]) and `Server-Timing` read; source addresses ([`local`]). TLS through rustls ([`tls`]) and the
 //! pre-flight reachability check ([`preflight`]). No channel, task hop or allocation per request
 //! in the steady state.
 
@@ -10,6 +10,7 @@ pub mod client;
 pub mod conn;
 pub mod cookies;
 pub mod decode;
+pub mod local;
 pub mod request;
 pub mod response;
 pub mod stream;
@@ -22,6 +23,7 @@ use crate::target::Target;
 
 pub use client::{ClientSettings, Exchange, HttpFailure, PARK_AFTER, UserClient};
 pub use decode::Limits;
+pub use local::{LocalAddrsError, parse_local_addrs};
 pub use request::{Prepared, RequestError, RequestWriter};
 pub use response::{EXCERPT_LEN, ResponseView};
 

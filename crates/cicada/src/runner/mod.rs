@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub check_reachable: bool,
     /// HTTPS: accept any server certificate (`--insecure`).
     pub insecure: bool,
+    /// Local addresses connections are opened from, in turn (`--local-ips`; empty: the
+    /// system's choice). Their family must be the target's.
+    pub local_addrs: Vec<std::net::IpAddr>,
     /// Stats shards; default: 4 per worker thread.
     pub shards: usize,
     /// Worker threads of the runtime (recorded in the report).
@@ -72,6 +75,7 @@ impl RunConfig {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             check_reachable: true,
             insecure: false,
+            local_addrs: Vec::new(),
             shards: workers * 4,
             worker_threads: workers,
         })
@@ -93,6 +97,11 @@ pub enum RunError {
     Unreachable(#[from] UnreachableError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("--local-ips {local} cannot reach the target at {target}: the address families differ")]
+    LocalFamily {
+        local: std::net::IpAddr,
+        target: std::net::SocketAddr,
+    },
     #[error("internal error in the runner: {0}")]
     Internal(String),
     /// The run failed part-way; what was measured until then is kept.
@@ -230,12 +239,23 @@ impl Runner {
         } else {
             None
         };
+        if let Some(local) = config
+            .local_addrs
+            .iter()
+            .find(|ip| ip.is_ipv4() != addr.is_ipv4())
+        {
+            return Err(RunError::LocalFamily {
+                local: *local,
+                target: addr,
+            });
+        }
         let defaults = &config.program.defaults;
         let mut settings = ClientSettings::new(target.clone(), addr);
         settings.connect_timeout = defaults.connect_timeout;
         settings.request_timeout = defaults.request_timeout;
         settings.max_connection_lifetime = defaults.max_connection_lifetime;
         settings.tls = tls;
+        settings.local_addrs = config.local_addrs.clone();
         let settings = Arc::new(settings);
         let rows = config.program.rows.len();
         let types = config.program.user_types.len();
