@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 
+import callgrind
 import report
 import sections
 from procfs import loadavg
 from tools import all_tools
 
-SECTIONS = ("throughput", "idle", "latency")
+SECTIONS = ("throughput", "idle", "latency", "callgrind")
 
 
 def parse_args(argv):
@@ -39,6 +40,12 @@ def parse_args(argv):
                         "(negative raises priority over other work on a shared machine; root only)")
     p.add_argument("--latency-nice", type=int, default=0,
                    help="nice level of the slow server and generators in latency runs")
+    p.add_argument("--callgrind-iterations", type=int, default=20000,
+                   help="iterations of the long cicada run under callgrind")
+    p.add_argument("--before", default=os.environ.get("CICADA_BEFORE_BIN"),
+                   help="another cicada build for the callgrind section (e.g. main's)")
+    p.add_argument("--local-ips", default=None,
+                   help="cicada --local-ips for the idle runs (more than ~28,000 users)")
     p.add_argument("--cicada", default=os.environ.get("CICADA_BIN"), help="cicada binary")
     p.add_argument("--goose", default=os.environ.get("GOOSE_BIN"), help="bench-goose binary")
     p.add_argument("--slow-server", default=os.environ.get("SLOW_SERVER_BIN"),
@@ -65,7 +72,7 @@ def main(argv):
     os.makedirs(args.out, exist_ok=True)
     wanted = [t.strip() for t in args.tools.split(",") if t.strip()]
     tools = []
-    for tool in all_tools(args.cicada, args.goose):
+    for tool in all_tools(args.cicada, args.goose, args.local_ips):
         if tool.name in wanted:
             if tool.available():
                 tools.append(tool)
@@ -106,6 +113,15 @@ def main(argv):
                    f"{args.latency_seconds} s, medians of {args.reps})", "",
                    report.latency_table(summary), ""]
 
+    if "callgrind" in which and args.cicada:
+        cg_args = argparse.Namespace(cicada=args.cicada, before=args.before,
+                                     iterations=args.callgrind_iterations, wrk_seconds=8)
+        cg_out = os.path.join(args.out, "callgrind")
+        os.makedirs(cg_out, exist_ok=True)
+        rows_cg = callgrind.measure(cg_args, cg_out)
+        results["callgrind"] = rows_cg
+        md += ["### Instructions per request (callgrind; 50 users / connections against nginx)", "",
+               callgrind.table(rows_cg), ""]
     rows = report.goals(results.get("throughput", {}).get("summary"),
                         results.get("idle", {}).get("summary"),
                         results.get("latency", {}).get("summary"))

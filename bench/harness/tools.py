@@ -249,14 +249,19 @@ class Cicada(Tool):
     name = "cicada"
     has_users = True
 
-    def __init__(self, binary):
+    def __init__(self, binary, local_ips=None):
         self.binary = binary
+        # `--local-ips`: more than ~28,000 users to one target need several source addresses.
+        self.local_ips = local_ips
 
     def available(self):
         return bool(self.binary) and os.access(self.binary, os.X_OK)
 
     def _report(self, out):
         return os.path.join(out, "cicada.json")
+
+    def _extra(self):
+        return ["--local-ips", self.local_ips] if self.local_ips else []
 
     def throughput_cmd(self, url, connections, seconds, out):
         return [self.binary, "run", os.path.join(BENCH, "cicada", "hello.toml"), "-u",
@@ -272,7 +277,7 @@ class Cicada(Tool):
     def idle_cmd(self, url, users, spawn_rate, seconds, out):
         return [self.binary, "run", os.path.join(BENCH, "cicada", "idle.toml"), "-u", str(users),
                 "-r", str(spawn_rate), "-t", f"{seconds}s", "-H", url.rstrip("/"), "--quiet",
-                "--json", self._report(out)]
+                "--json", self._report(out)] + self._extra()
 
     def parse(self, out, stdout_path):
         path = self._report(out)
@@ -292,6 +297,6 @@ class Cicada(Tool):
         }
 
 
-def all_tools(cicada_bin, goose_bin):
-    return [Wrk(), Oha(), Cicada(cicada_bin), Goose(goose_bin), Locust()]
+def all_tools(cicada_bin, goose_bin, local_ips=None):
+    return [Wrk(), Oha(), Cicada(cicada_bin, local_ips), Goose(goose_bin), Locust()]
 

@@ -92,6 +92,11 @@ pub struct RunArgs {
     /// 1]; 0: such failures do not fail the run. A failed threshold exits 1 regardless.
     #[arg(long, value_name = "N")]
     pub exit_code_on_error: Option<u8>,
+    /// Open connections from these local addresses, in turn: a comma-separated list and IPv4
+    /// ranges, e.g. 127.0.0.1-127.0.0.4. One address has ~28,000 ports to one target, so more
+    /// users than that need several.
+    #[arg(long, value_name = "IPS")]
+    pub local_ips: Option<String>,
     /// Accepted for Locust compatibility; cicada always runs headless.
     #[arg(long, hide = true)]
     pub headless: bool,

@@ -46,6 +46,9 @@ pub struct LaunchOptions {
     pub insecure: bool,
     /// `--exit-code-on-error`, overriding the scenario's `[defaults] exit_code_on_error`.
     pub exit_code_on_error: Option<u8>,
+    /// `--local-ips`: local addresses to open connections from, in turn (see
+    /// [`crate::http::parse_local_addrs`]).
+    pub local_ips: Option<String>,
 }
 
 impl LaunchOptions {
@@ -66,6 +69,8 @@ pub enum SetupError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error(transparent)]
+    LocalAddrs(#[from] crate::http::LocalAddrsError),
 }
 
 /// Load, validate and compile the scenario, resolve the plan and the host.
@@ -83,6 +88,9 @@ pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
     config.check_reachable = !options.allow_unreachable;
     config.insecure = options.insecure;
     config.exit_code_on_error = exit_code_on_error(options, &config.program);
+    if let Some(ips) = &options.local_ips {
+        config.local_addrs = crate::http::parse_local_addrs(ips)?;
+    }
     Ok(config)
 }
 

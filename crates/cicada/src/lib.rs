@@ -10,7 +10,7 @@
 //! - [`plan`]: `-u/-r/-t`, stages and arrival rates normalised into one [`plan::LoadPlan`];
 //! - [`runner`]: closed and open models, the [`runner::RunHandle`] / [`runner::RunControl`]
 //!   (stop, change users or rate, cheap snapshots);
-//! - [`http`]: one hyper `client::conn::http1` connection per user, rustls, cookies;
+//! - [`http`]: the engine's own HTTP/1.1 client (one keep-alive connection per user, `httparse`), rustls, cookies;
 //! - [`stats`]: sharded recording, exact per-second merges, bounded failure groups, the report;
 //! - [`launch`]: the `cicada run` flow as a library (validate everything, send nothing);
 //! - [`verdict`]: the pass / fail decision and its exit code (thresholds, failed requests).

@@ -256,7 +256,9 @@ fn zoo_concurrency_cap_with_a_slow_target() {
         name: "concurrency-cap",
         scenario: "logins.toml",
         dryad_prefix: NO_PREFIX,
-        dryad_args: &["--hash-concurrency", "1"],
+        // A planted 100 ms on every login: 60 logins/s need at least 6 in flight, whatever
+        // the machine's hash speed, against a cap of 4.
+        dryad_args: &["--fault", "latency:route=/api/v1/auth/login,ms=100"],
         cicada_prefix: NO_PREFIX,
         cicada_args: &["--rate", "60", "--max-concurrency", "4", "-t", "10s"],
         boost_target: false,

@@ -31,6 +31,7 @@ pub fn run(args: RunArgs) -> i32 {
     options.allow_unreachable = args.allow_unreachable;
     options.insecure = args.insecure;
     options.exit_code_on_error = args.exit_code_on_error;
+    options.local_ips = args.local_ips.clone();
     super::block_on(|workers| run_async(args, options, workers))
 }
 

@@ -1,22 +1,21 @@
 //! A per-user cookie jar. One jar talks to one target host, so cookies are kept by name; an
 //! expired cookie (`Max-Age<=0`) is removed. Attributes other than `Max-Age` are not applied.
 
-use http::HeaderValue;
-use http::header::{HeaderMap, SET_COOKIE};
-
 /// Cookies a user has been given.
 #[derive(Debug, Clone, Default)]
 pub struct CookieJar {
     cookies: Vec<(String, String)>,
-    header: Option<HeaderValue>,
+    header: Option<Vec<u8>>,
 }
 
 impl CookieJar {
-    /// Store the `Set-Cookie` headers of a response.
-    pub fn store(&mut self, headers: &HeaderMap) {
+    /// Store the values of a response's `Set-Cookie` headers.
+    pub fn store<'a>(&mut self, set_cookie: impl IntoIterator<Item = &'a [u8]>) {
         let mut changed = false;
-        for value in headers.get_all(SET_COOKIE) {
-            let Ok(text) = value.to_str() else { continue };
+        for value in set_cookie {
+            let Ok(text) = std::str::from_utf8(value) else {
+                continue;
+            };
             let mut parts = text.split(';');
             let Some((name, val)) = parts.next().and_then(|p| p.split_once('=')) else {
                 continue;
@@ -47,14 +46,18 @@ impl CookieJar {
                     .map(|(n, v)| format!("{n}={v}"))
                     .collect::<Vec<_>>()
                     .join("; ");
-                HeaderValue::from_str(&joined).ok()
+                // Only valid header bytes: a value with a control character is not sent.
+                joined
+                    .bytes()
+                    .all(|b| b == b'\t' || (b >= b' ' && b != 0x7f))
+                    .then(|| joined.into_bytes())
             };
         }
     }
 
     /// The `Cookie` header to send, if any cookie is held.
-    pub fn header(&self) -> Option<&HeaderValue> {
-        self.header.as_ref()
+    pub fn header(&self) -> Option<&[u8]> {
+        self.header.as_deref()
     }
 }
 
@@ -65,18 +68,11 @@ mod tests {
     #[test]
     fn stores_replaces_and_expires() {
         let mut jar = CookieJar::default();
-        let mut h = HeaderMap::new();
-        h.append(
-            SET_COOKIE,
-            HeaderValue::from_static("a=1; Path=/; HttpOnly"),
-        );
-        h.append(SET_COOKIE, HeaderValue::from_static("b=2"));
-        jar.store(&h);
-        assert_eq!(jar.header().unwrap(), "a=1; b=2");
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, HeaderValue::from_static("a=; Max-Age=0"));
-        h.append(SET_COOKIE, HeaderValue::from_static("b=3"));
-        jar.store(&h);
-        assert_eq!(jar.header().unwrap(), "b=3");
+        jar.store([&b"a=1; Path=/; HttpOnly"[..], b"b=2"]);
+        assert_eq!(jar.header().unwrap(), b"a=1; b=2");
+        jar.store([&b"a=; Max-Age=0"[..], b"b=3"]);
+        assert_eq!(jar.header().unwrap(), b"b=3");
+        jar.store([&b"b=; max-age=-1"[..]]);
+        assert_eq!(jar.header(), None);
     }
 }

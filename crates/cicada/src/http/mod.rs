@@ -1,10 +1,18 @@
-//! The HTTP side: per-user clients ([`client`]) and their connections ([`link`] over a
-//! [`stream`]), cookies ([`cookies`]), TLS ([`tls`]) and the pre-flight reachability check
-//! ([`preflight`]).
+//! The HTTP side: the engine's own HTTP/1.1 client, one per user ([`client`]): requests
+//! written into a reused buffer ([`request`]) and sent in one write, responses decoded in
+//! place from a reused read buffer ([`decode`], with `httparse`) on the user's connection
+//! ([`conn`] over a [`stream`]), kept as a [`response::ResponseView`] that checks, captures,
+//! cookies ([`cookies`]) and `Server-Timing` read; source addresses ([`local`]). TLS through rustls ([`tls`]) and the
+//! pre-flight reachability check ([`preflight`]). No channel, task hop or allocation per request
+//! in the steady state.
 
 pub mod client;
+pub mod conn;
 pub mod cookies;
-pub mod link;
+pub mod decode;
+pub mod local;
+pub mod request;
+pub mod response;
 pub mod stream;
 pub mod tls;
 
@@ -13,7 +21,11 @@ use std::time::Duration;
 
 use crate::target::Target;
 
-pub use client::{ClientSettings, HttpFailure, HttpResponse, PARK_AFTER, UserClient};
+pub use client::{ClientSettings, Exchange, HttpFailure, PARK_AFTER, UserClient};
+pub use decode::Limits;
+pub use local::{LocalAddrsError, parse_local_addrs};
+pub use request::{Prepared, RequestError, RequestWriter};
+pub use response::{EXCERPT_LEN, ResponseView};
 
 /// Why the target cannot be reached.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! The byte stream under a user's connection: plain TCP or TLS over TCP, as one concrete type so
-//! the connection can live in the user's own state — and be parked there, without hyper's
-//! per-connection buffers, while the user waits.
+//! the connection can live in the user's own state — and be parked there, without its
+//! read buffer, while the user waits.
 
 use std::io::IoSlice;
 use std::pin::Pin;

@@ -1,21 +1,19 @@
 //! Executing one compiled request for a virtual user: render, send, judge, capture, record.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cicada_report::model::FailureKind;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Uri};
-use http_body_util::Full;
 
 use super::Shared;
 use super::vu::{LastResponse, Vu};
-use crate::http::HttpResponse;
+use crate::http::request::valid_target;
+use crate::http::{Exchange, Prepared, ResponseView};
 use crate::scenario::compile::{
     CompiledBody, CompiledCaptureSource, CompiledCheck, CompiledRequest, HeaderTemplate,
     JsonTemplate, Program, percent_encode_into,
 };
-use crate::stats::{Sample, ServerTimes};
+use crate::stats::Sample;
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -31,8 +29,11 @@ pub async fn execute(
 ) -> bool {
     let started = Instant::now();
     let origin = timed_from.unwrap_or(started).min(started);
-    let request = match build(shared, vu, req) {
-        Ok(r) => r,
+    let result = match build(shared, vu, req) {
+        Ok(body) => {
+            let body = body.as_ref().map(|(b, ct)| (b.as_ref(), *ct));
+            vu.client.send(body, req.needs_body).await
+        }
         Err(message) => {
             vu.shard.record(
                 req.row,
@@ -45,7 +46,6 @@ pub async fn execute(
             return false;
         }
     };
-    let result = vu.client.send(request, req.needs_body).await;
     let total_us = micros(origin.elapsed()).max(1);
     match result {
         Err(f) => {
@@ -63,15 +63,15 @@ pub async fn execute(
             }
             false
         }
-        Ok(response) => {
+        Ok(exchange) => {
             let sample = Sample {
                 total_us,
-                ttfb_us: micros(response.ttfb),
-                connect_us: response.connect.map(micros),
-                bytes: response.bytes,
-                server: ServerTimes::from_headers(&response.headers),
+                ttfb_us: micros(exchange.ttfb),
+                connect_us: exchange.connect.map(micros),
+                bytes: exchange.bytes,
+                server: exchange.server,
             };
-            let ok = match judge(vu, req, &response) {
+            let ok = match judge(vu, req, &exchange) {
                 Ok(()) => {
                     vu.shard.record(req.row, &sample, None);
                     true
@@ -82,12 +82,7 @@ pub async fn execute(
                 }
             };
             if req.keep {
-                vu.last = Some(LastResponse {
-                    status: response.status.as_u16(),
-                    headers: response.headers,
-                    body: response.body,
-                    json: std::sync::OnceLock::new(),
-                });
+                vu.last = Some(LastResponse::of(&vu.client.response()));
             }
             ok
         }
@@ -101,7 +96,7 @@ fn unset(program: &Program, id: usize) -> String {
     )
 }
 
-/// Render a request's URI (base path, path, query) into `buf`, then parse it.
+/// Render a request's target (base path, path, query) into `buf` and check it.
 pub fn render_uri(
     program: &Program,
     base_path: &str,
@@ -109,7 +104,7 @@ pub fn render_uri(
     vars: &[Option<String>],
     buf: &mut String,
     scratch: &mut String,
-) -> Result<Uri, String> {
+) -> Result<(), String> {
     buf.clear();
     buf.push_str(base_path);
     req.path
@@ -129,82 +124,96 @@ pub fn render_uri(
             .map_err(|id| unset(program, id))?;
         percent_encode_into(scratch, buf);
     }
-    Uri::try_from(buf.as_str()).map_err(|_| "rendered path is not a valid URI".to_string())
+    if valid_target(buf) {
+        Ok(())
+    } else {
+        Err("rendered path is not a valid URI".to_string())
+    }
 }
 
-/// URIs of requests without variables in path or query, rendered once per run.
-pub fn static_uris(program: &Program, base_path: &str) -> Vec<Option<Uri>> {
-    let mut uris = vec![None; program.request_count];
+/// What every request sends the same each time (the request line when path and query have
+/// no variables, `Host`, fixed headers), rendered once per run, by request id.
+pub fn prepare(program: &Program, base_path: &str, host: &str) -> Vec<Prepared> {
+    let mut prepared = vec![Prepared::default(); program.request_count];
     let (mut buf, mut scratch) = (String::new(), String::new());
     for req in program.requests() {
         let fixed = req.path.as_static().is_some()
             && req.query.iter().all(|(_, v)| v.as_static().is_some());
-        if fixed {
-            uris[req.id] = render_uri(program, base_path, req, &[], &mut buf, &mut scratch).ok();
+        let target = (fixed
+            && render_uri(program, base_path, req, &[], &mut buf, &mut scratch).is_ok())
+        .then_some(buf.as_str());
+        let fixed_headers = req.headers.iter().filter_map(|(name, value)| match value {
+            HeaderTemplate::Static(v) => Some((name.as_str(), v.as_bytes())),
+            HeaderTemplate::Dynamic { .. } => None,
+        });
+        let names = req.headers.iter().map(|(name, _)| name.as_str());
+        // Compiled header names and values are valid: preparing cannot fail on them.
+        if let Ok(p) = Prepared::new(&req.method, host, target, fixed_headers, names) {
+            prepared[req.id] = p;
         }
     }
-    uris
+    prepared
 }
 
-fn build(
+/// A request body and its content type.
+type Body<'r> = (Cow<'r, [u8]>, &'r [u8]);
+
+/// Write the request into the user's client; returns its body.
+fn build<'r>(
     shared: &Shared,
     vu: &mut Vu,
-    req: &CompiledRequest,
-) -> Result<http::Request<Full<Bytes>>, String> {
+    req: &'r CompiledRequest,
+) -> Result<Option<Body<'r>>, String> {
     let program = &*shared.program;
     let Vu {
-        vars, buf, scratch, ..
+        vars,
+        buf,
+        scratch,
+        client,
+        ..
     } = vu;
-    let uri = match &shared.static_uris[req.id] {
-        Some(uri) => uri.clone(),
-        None => render_uri(program, &shared.base_path, req, vars, buf, scratch)?,
-    };
+    let prepared = &shared.prepared[req.id];
     let body = match &req.body {
         CompiledBody::None => None,
-        CompiledBody::Static(bytes, ct) => Some((bytes.clone(), ct.clone())),
+        CompiledBody::Static(bytes, ct) => Some((Cow::Borrowed(bytes.as_ref()), ct.as_bytes())),
         CompiledBody::Raw(t, ct) => {
             let text = t.render(vars).map_err(|id| unset(program, id))?;
-            Some((Bytes::from(text), ct.clone()))
+            Some((Cow::Owned(text.into_bytes()), ct.as_bytes()))
         }
         CompiledBody::Json(t) => {
             let mut out = String::new();
             render_json(t, vars, &mut out).map_err(|id| unset(program, id))?;
-            Some((
-                Bytes::from(out),
-                HeaderValue::from_static("application/json"),
-            ))
+            Some((Cow::Owned(out.into_bytes()), &b"application/json"[..]))
         }
     };
-    let mut request = http::Request::new(Full::new(
-        body.as_ref().map(|b| b.0.clone()).unwrap_or_default(),
-    ));
-    *request.method_mut() = req.method.clone();
-    *request.uri_mut() = uri;
-    let headers = request.headers_mut();
-    headers.reserve(req.headers.len() + 3);
-    if let Some((_, ct)) = body {
-        headers.insert(CONTENT_TYPE, ct);
-    }
+    let target = if prepared.has_line() {
+        None
+    } else {
+        render_uri(program, &shared.base_path, req, vars, buf, scratch)?;
+        Some(buf.as_str())
+    };
+    let mut writer = client
+        .request(prepared, &req.method, target)
+        .map_err(|e| e.to_string())?;
     for (name, value) in &req.headers {
-        let value = match value {
-            HeaderTemplate::Static(v) => v.clone(),
-            HeaderTemplate::Dynamic {
-                template,
-                inherited,
-            } => {
-                scratch.clear();
-                match template.render_into(vars, scratch) {
-                    Ok(()) => {}
-                    Err(_) if *inherited => continue,
-                    Err(id) => return Err(unset(program, id)),
-                }
-                HeaderValue::from_str(scratch)
-                    .map_err(|_| format!("rendered header {name} is not a valid header value"))?
-            }
+        let HeaderTemplate::Dynamic {
+            template,
+            inherited,
+        } = value
+        else {
+            continue;
         };
-        headers.insert(name.clone(), value);
+        scratch.clear();
+        match template.render_into(vars, scratch) {
+            Ok(()) => {}
+            Err(_) if *inherited => continue,
+            Err(id) => return Err(unset(program, id)),
+        }
+        writer
+            .header(name.as_str(), scratch.as_bytes())
+            .map_err(|e| e.to_string())?;
     }
-    Ok(request)
+    Ok(body)
 }
 
 fn render_json(t: &JsonTemplate, vars: &[Option<String>], out: &mut String) -> Result<(), usize> {
@@ -244,9 +253,10 @@ fn render_json(t: &JsonTemplate, vars: &[Option<String>], out: &mut String) -> R
 fn judge(
     vu: &mut Vu,
     req: &CompiledRequest,
-    response: &HttpResponse,
+    exchange: &Exchange,
 ) -> Result<(), (FailureKind, String)> {
-    let status = response.status.as_u16();
+    let status = exchange.status;
+    let response: ResponseView<'_> = vu.client.response();
     let status_ok = if req.expect_status.is_empty() {
         (200..400).contains(&status)
     } else {
@@ -255,7 +265,7 @@ fn judge(
     if !status_ok {
         return Err((FailureKind::Status, format!("HTTP {status}")));
     }
-    let body: &[u8] = response.body.as_deref().unwrap_or_default();
+    let body: &[u8] = response.body().unwrap_or_default();
     let mut json: Option<Option<serde_json::Value>> = None;
     let mut parsed = || -> Option<serde_json::Value> { serde_json::from_slice(body).ok() };
     for check in &req.checks {
@@ -292,9 +302,8 @@ fn judge(
                     other => other.to_string(),
                 }),
             CompiledCaptureSource::Header(h) => response
-                .headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
+                .header(h.as_str())
+                .and_then(|v| std::str::from_utf8(v).ok())
                 .map(str::to_string),
             CompiledCaptureSource::Regex(re) => std::str::from_utf8(body).ok().and_then(|text| {
                 re.captures(text)

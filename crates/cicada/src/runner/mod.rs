@@ -2,9 +2,10 @@
 //! [`RunReport`]. [`Runner::start`] returns a [`RunHandle`] to stop the run, change its target
 //! users or rate while it runs, and take cheap in-progress snapshots.
 //!
-//! Design for speed: each user owns one keep-alive connection ([`crate::http::UserClient`]),
-//! driven inside the user's own task (no connection task, no wake-up across tasks per request)
-//! and parked — stream kept, HTTP state freed — while the user waits 50 ms or more; it records
+//! Design for speed: each user owns one keep-alive connection ([`crate::http::UserClient`],
+//! the engine's own HTTP/1.1 client), driven inside the user's own task (no connection task, no
+//! wake-up across tasks per request) and parked — stream kept, buffers freed — while the user
+//! waits 50 ms or more; it records
 //! into one of a few stats shards (no lock shared by all users, no message per request); a
 //! collector drains the shards once a second and merges exactly.
 
@@ -24,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use cicada_report::RunReport;
 use cicada_report::model::UserTypeInfo;
-use http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::tls::{TlsError, TlsSetup};
@@ -55,6 +55,9 @@ pub struct RunConfig {
     pub check_reachable: bool,
     /// HTTPS: accept any server certificate (`--insecure`).
     pub insecure: bool,
+    /// Local addresses connections are opened from, in turn (`--local-ips`; empty: the
+    /// system's choice). Their family must be the target's.
+    pub local_addrs: Vec<std::net::IpAddr>,
     /// Stats shards; default: 4 per worker thread.
     pub shards: usize,
     /// Worker threads of the runtime (recorded in the report).
@@ -76,6 +79,7 @@ impl RunConfig {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             check_reachable: true,
             insecure: false,
+            local_addrs: Vec::new(),
             shards: workers * 4,
             worker_threads: workers,
             exit_code_on_error: cicada_report::model::DEFAULT_EXIT_CODE_ON_ERROR,
@@ -98,6 +102,11 @@ pub enum RunError {
     Unreachable(#[from] UnreachableError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("--local-ips {local} cannot reach the target at {target}: the address families differ")]
+    LocalFamily {
+        local: std::net::IpAddr,
+        target: std::net::SocketAddr,
+    },
     #[error("internal error in the runner: {0}")]
     Internal(String),
     /// The run failed part-way; what was measured until then is kept.
@@ -114,8 +123,8 @@ pub(crate) struct Shared {
     pub program: Arc<Program>,
     pub plan: LoadPlan,
     pub base_path: String,
-    /// URIs of requests without variables, by request id.
-    pub static_uris: Vec<Option<http::Uri>>,
+    /// What each request sends the same every time, by request id.
+    pub prepared: Vec<crate::http::Prepared>,
     pub settings: Arc<ClientSettings>,
     pub shards: Shards,
     pub collector: Mutex<Collector>,
@@ -237,21 +246,28 @@ impl Runner {
         } else {
             None
         };
+        if let Some(local) = config
+            .local_addrs
+            .iter()
+            .find(|ip| ip.is_ipv4() != addr.is_ipv4())
+        {
+            return Err(RunError::LocalFamily {
+                local: *local,
+                target: addr,
+            });
+        }
         let defaults = &config.program.defaults;
-        let settings = Arc::new(ClientSettings {
-            addr,
-            host_header: HeaderValue::from_str(&target.authority)
-                .map_err(|_| RunError::Internal("host is not a valid header".to_string()))?,
-            connect_timeout: defaults.connect_timeout,
-            request_timeout: defaults.request_timeout,
-            max_connection_lifetime: defaults.max_connection_lifetime,
-            tls,
-            target: target.clone(),
-        });
+        let mut settings = ClientSettings::new(target.clone(), addr);
+        settings.connect_timeout = defaults.connect_timeout;
+        settings.request_timeout = defaults.request_timeout;
+        settings.max_connection_lifetime = defaults.max_connection_lifetime;
+        settings.tls = tls;
+        settings.local_addrs = config.local_addrs.clone();
+        let settings = Arc::new(settings);
         let rows = config.program.rows.len();
         let types = config.program.user_types.len();
         let shared = Arc::new(Shared {
-            static_uris: exec::static_uris(&config.program, &target.base_path),
+            prepared: exec::prepare(&config.program, &target.base_path, &settings.host),
             base_path: target.base_path.clone(),
             settings,
             shards: Shards::new(config.shards, rows),

@@ -142,7 +142,7 @@ pub async fn run_closed_user(
         let took = began.map_or(Duration::ZERO, |b| b.elapsed());
         let pause = wait_time(wait, took, &mut vu);
         if !pause.is_zero() {
-            // A long wait parks the connection: the stream stays open, hyper's state is freed.
+            // A long wait parks the connection: the stream stays open, its buffers are freed.
             vu.client.before_wait(pause);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}

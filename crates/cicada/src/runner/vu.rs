@@ -44,6 +44,26 @@ pub struct LastResponse {
 }
 
 impl LastResponse {
+    /// Keep what the client read of its last response (headers that are not valid HTTP
+    /// header names or values cannot be looked up by name and are left out).
+    pub fn of(view: &crate::http::ResponseView<'_>) -> Self {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in view.headers() {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        Self {
+            status: view.status(),
+            headers,
+            body: view.body().map(bytes::Bytes::copy_from_slice),
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
     /// The body as JSON (`None` when it is not JSON or was not read).
     pub fn json(&self) -> Option<&serde_json::Value> {
         self.json

@@ -132,8 +132,8 @@ async fn large_response_server() -> String {
     format!("http://{addr}")
 }
 
-/// Pins that the client's read buffer is not capped below what real responses need: hyper's
-/// `read_buf_exact_size` would also cap the response head at that size.
+/// Pins that the client's read buffer grows for a head larger than it (64 KiB of headers) and
+/// that a 4 MiB body a check needs is kept whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_response_head_and_body_are_read_whole() {
     let host = large_response_server().await;
@@ -169,4 +169,54 @@ async fn large_request_body_is_written_whole() {
     let report = run_toml(&toml, &host, bounded(2, 6)).await;
     assert_eq!(report.aggregated.requests, 6);
     assert_eq!(report.aggregated.failures, 0, "{:?}", report.failures);
+}
+
+/// `--local-ips`: users' connections come from the given loopback addresses, in turn (the
+/// pre-flight check uses the system's choice); an address of the wrong family is an error
+/// before any traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_come_from_the_local_addresses_given() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peers: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let seen = Arc::clone(&peers);
+    tokio::spawn(async move {
+        while let Ok((mut sock, peer)) = listener.accept().await {
+            *seen
+                .lock()
+                .unwrap()
+                .entry(peer.ip().to_string())
+                .or_default() += 1;
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while next_request(&mut sock, &mut buf).await {
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if sock.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let host = format!("http://{addr}");
+    let mut config = crate::util::config(TASK, std::path::Path::new("."), &host, bounded(4, 40));
+    config.local_addrs = cicada::http::parse_local_addrs("127.0.0.2-127.0.0.3").unwrap();
+    let report = crate::util::run(config).await;
+    assert_eq!(
+        (report.aggregated.requests, report.aggregated.failures),
+        (40, 0)
+    );
+    let peers = peers.lock().unwrap().clone();
+    let want: BTreeMap<String, u64> = [("127.0.0.1", 1), ("127.0.0.2", 2), ("127.0.0.3", 2)]
+        .into_iter()
+        .map(|(ip, n)| (ip.to_string(), n))
+        .collect();
+    assert_eq!(peers, want);
+
+    let mut config = crate::util::config(TASK, std::path::Path::new("."), &host, bounded(1, 1));
+    config.local_addrs = vec!["::1".parse().unwrap()];
+    let err = cicada::runner::Runner::start(config).await.unwrap_err();
+    assert!(err.to_string().contains("address families differ"), "{err}");
 }

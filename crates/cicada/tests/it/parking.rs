@@ -1,4 +1,4 @@
-//! A user's connection parked during long waits (hyper's state freed, the TCP stream kept):
+//! A user's connection parked during long waits (buffers freed, the TCP stream kept):
 //! the same connection carries the next request, and a server that closed it or wrote to it
 //! meanwhile costs a fresh connection, never a failure. Raw HTTP/1.1 servers count connections.
 
@@ -69,9 +69,9 @@ async fn junk_arrived(junk_sent: &Notify) {
 }
 
 async fn ok(c: &mut UserClient) {
-    let response = c.send(get("/x"), true).await.expect("request succeeds");
+    let response = get(c, "/x", true).await.expect("request succeeds");
     assert_eq!(response.status, 200);
-    assert_eq!(response.body.as_deref(), Some(&b"ok"[..]));
+    assert_eq!(c.response().body(), Some(&b"ok"[..]));
 }
 
 #[tokio::test]

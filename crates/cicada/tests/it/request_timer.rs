@@ -36,14 +36,13 @@ async fn stalls_on_second_request() -> String {
 async fn each_request_gets_its_whole_timeout_after_an_earlier_one() {
     let url = stalls_on_second_request().await;
     let mut c = user_client(&url, Duration::from_millis(400));
-    c.send(get("/"), false)
+    get(&mut c, "/", false)
         .await
         .expect("first request answered");
     // The timer armed by the first request would fire 200 ms into the second one.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let failure = c
-        .send(get("/"), false)
+    let failure = get(&mut c, "/", false)
         .await
         .expect_err("second request stalls");
     let took = started.elapsed();
@@ -54,7 +53,7 @@ async fn each_request_gets_its_whole_timeout_after_an_earlier_one() {
         "timed out after {took:?}"
     );
     // And the next request (a fresh connection) is answered and timed normally.
-    c.send(get("/"), false)
+    get(&mut c, "/", false)
         .await
         .expect("third request answered");
 }

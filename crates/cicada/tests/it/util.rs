@@ -82,22 +82,18 @@ pub async fn next_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -
 pub fn user_client(url: &str, timeout: std::time::Duration) -> cicada::http::UserClient {
     let target = cicada::target::Target::parse(url).unwrap();
     let addr = format!("{}:{}", target.host, target.port).parse().unwrap();
-    let host_header = http::HeaderValue::from_str(&target.authority).unwrap();
-    cicada::http::UserClient::new(std::sync::Arc::new(cicada::http::ClientSettings {
-        target,
-        addr,
-        host_header,
-        connect_timeout: std::time::Duration::from_secs(5),
-        request_timeout: timeout,
-        max_connection_lifetime: None,
-        tls: None,
-    }))
+    let mut settings = cicada::http::ClientSettings::new(target, addr);
+    settings.request_timeout = timeout;
+    cicada::http::UserClient::new(std::sync::Arc::new(settings))
 }
 
-/// `GET path` with an empty body.
-pub fn get(path: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    http::Request::builder()
-        .uri(path)
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap()
+/// `GET path` on `client`, the body kept when `want_body`.
+pub async fn get(
+    client: &mut cicada::http::UserClient,
+    path: &str,
+    want_body: bool,
+) -> Result<cicada::http::Exchange, cicada::http::HttpFailure> {
+    client
+        .call(&http::Method::GET, path, &[], None, want_body)
+        .await
 }
