@@ -69,7 +69,14 @@ fn finding(report: &RunReport, kind: FindingKind) -> Option<&Finding> {
         .expect("analysis attached")
         .findings
         .iter()
-        .find(|f| f.kind == kind)
+        .filter(|f| f.kind == kind)
+        // A pool can be named twice (from the scraped gauges and from Server-Timing waits),
+        // in either order; the most severe is the one the user acts on.
+        .max_by(|a, b| {
+            a.severity
+                .partial_cmp(&b.severity)
+                .expect("severities are ordered")
+        })
 }
 
 #[test]
