@@ -19,7 +19,7 @@
 //! ```
 //! use cicada::scenario::expr::{Expr, Resolve};
 //! let e = Expr::parse(r#"status == 200 and json("/status") in ["COMPLETED", "FAILED"]"#).unwrap();
-//! assert_eq!(e.to_string(), r#"((status == 200) and (json("/status") in ["COMPLETED", "FAILED"]))"#);
+//! assert_eq!(e.to_string(), r#"((status == 200.0) and (json("/status") in ["COMPLETED", "FAILED"]))"#);
 //! assert!(Expr::parse("status = 200").is_err());
 //! ```
 
