@@ -92,7 +92,12 @@ fn a_one_connection_pool_is_found_and_a_normal_pool_is_not() {
         .clone()
         .expect("dryad sends Server-Timing");
     assert!(ready.db_share > 0.0, "{ready:?}");
-    assert!(ready.pool_wait_mean_ms > 1.0, "{ready:?}");
+    // The wait for the one connection dwarfs the query itself; its absolute size depends on
+    // the machine's speed (under 1 ms on a fast one), the ratio does not.
+    assert!(
+        ready.pool_wait_mean_ms > 5.0 * ready.db_mean_ms && ready.pool_share > 0.5,
+        "{ready:?}"
+    );
     let health = row(&tiny, "/health").server_timing.clone().unwrap();
     assert_eq!((health.db_share, health.pool_share), (0.0, 0.0));
     assert!(
