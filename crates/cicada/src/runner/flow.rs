@@ -191,12 +191,22 @@ async fn until(
         }
         let out_of_tries = u.max_tries.is_some_and(|m| tries >= m);
         if out_of_tries || Instant::now() + pause > deadline {
-            let why = format!(
-                "until timed out: {} still false after {tries} tr{} in {:.1} s",
-                u.condition,
-                if tries == 1 { "y" } else { "ies" },
-                began.elapsed().as_secs_f64()
-            );
+            // The message names the limit that ran out, as configured: it is the failure
+            // group's key, so a count of tries or an elapsed time in it would split one cause
+            // into as many groups as there were timings.
+            let why = if out_of_tries {
+                format!(
+                    "until timed out: {} still false after {tries} tr{}",
+                    u.condition,
+                    if tries == 1 { "y" } else { "ies" },
+                )
+            } else {
+                format!(
+                    "until timed out: {} still false at its {} timeout",
+                    u.condition,
+                    crate::duration::format_duration(u.timeout)
+                )
+            };
             return match u.on_timeout {
                 OnTimeout::Fail => {
                     let out = Outcome::Failed(why);

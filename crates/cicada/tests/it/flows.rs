@@ -237,6 +237,18 @@ path = "/after"
     let tries = state.never.load(Ordering::Relaxed) - before;
     assert!((2..=6).contains(&tries), "{tries} tries in 100 ms");
     assert_eq!(row(&report, "UNTIL", "never").failures, 1);
+    let failure = report
+        .failures
+        .iter()
+        .find(|f| f.method == "UNTIL")
+        .unwrap();
+    assert!(
+        failure
+            .message
+            .ends_with("still false at its 100ms timeout"),
+        "the limit as configured, not a count that varies with timing: {}",
+        failure.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
