@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::ast::Node;
 use crate::cx::Cx;
-use crate::func::{self, Local, UserCx};
+use crate::func::{self, UserCx};
 use crate::model::{Scenario, Step, Task, User};
 use crate::note::NoteKind;
 
@@ -72,8 +72,9 @@ pub fn module<'a>(cx: &mut Cx<'a>, m: Node<'a>, name: &str) -> Scenario {
         }
         match kind(&md, *s, 0) {
             Kind::HttpUser if !own_abstract(*s) => {
-                let u = user(cx, &md, *s, &mut scenario);
-                scenario.users.push(u);
+                if let Some(u) = user(cx, &md, *s, &mut scenario) {
+                    scenario.users.push(u);
+                }
             }
             Kind::OtherUser if !own_abstract(*s) => cx.not_converted(
                 s.line(),
@@ -222,7 +223,12 @@ fn members<'a>(
     (attrs, methods)
 }
 
-fn user<'a>(cx: &mut Cx<'a>, md: &Module<'a>, class: Node<'a>, scenario: &mut Scenario) -> User {
+fn user<'a>(
+    cx: &mut Cx<'a>,
+    md: &Module<'a>,
+    class: Node<'a>,
+    scenario: &mut Scenario,
+) -> Option<User> {
     let name = class.str("name").unwrap_or("user").to_owned();
     let mut u = User {
         name: name.clone(),
@@ -316,6 +322,10 @@ fn user<'a>(cx: &mut Cx<'a>, md: &Module<'a>, class: Node<'a>, scenario: &mut Sc
                 }
             }
         }
+        if steps.is_empty() {
+            cx.not_converted(e.line, format!("task {}: nothing in it converts (see the notes on its lines), so it is left out and the other tasks share its weight", e.name));
+            continue;
+        }
         u.tasks.push(Task {
             name: e.name,
             line: e.line,
@@ -329,10 +339,13 @@ fn user<'a>(cx: &mut Cx<'a>, md: &Module<'a>, class: Node<'a>, scenario: &mut Sc
         u.on_stop = func::convert(cx, &mut ucx, &self_name(m), &m.list("body"), false);
     }
     if u.tasks.is_empty() {
-        cx.not_converted(class.line(), "a user class with no task: cicada needs at least one (it is converted without, and `cicada check` will say so)");
+        cx.not_converted(
+            class.line(),
+            format!("user class {name}: no task converts, so the class is left out"),
+        );
+        return None;
     }
-    let _ = Local::Tmpl(String::new());
-    u
+    Some(u)
 }
 
 #[allow(clippy::too_many_arguments)]

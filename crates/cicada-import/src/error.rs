@@ -23,14 +23,19 @@ pub enum ImportError {
         column: usize,
         message: String,
     },
-    #[error(
-        "{file}: no Locust user class found (a class deriving from HttpUser or FastHttpUser, not abstract); nothing to convert"
-    )]
-    NoUsers { file: String },
+    #[error("{file}: no Locust user class converts (a class deriving from HttpUser or FastHttpUser, not abstract, with a task that converts){}", notes_text(.notes))]
+    NoUsers {
+        file: String,
+        notes: Vec<crate::Note>,
+    },
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+fn notes_text(notes: &[crate::Note]) -> String {
+    notes.iter().map(|n| format!("\n  {n}")).collect()
 }

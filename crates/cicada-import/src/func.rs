@@ -227,9 +227,10 @@ impl<'a> Fx<'_, 'a> {
                 self.stmts(&def.list("body"), out);
                 self.depth -= 1;
             }
-            f if f == format!("{me}interrupt") => self.note(
+            f if f == format!("{me}interrupt") => self.cx.note(
+                NoteKind::Covered,
                 line,
-                "`self.interrupt()`: cicada picks a new task from all of the user's tasks after every iteration",
+                "`self.interrupt()` leaves the TaskSet for the user's tasks: cicada picks from all of the user's tasks after every iteration anyway",
             ),
             f if f.starts_with("logging.") || f.starts_with("logger.") || f.starts_with("log.") || f == "print" => {
                 self.note(line, "log output: cicada does not print from tasks; its report has the numbers")
@@ -348,12 +349,12 @@ impl<'a> Fx<'_, 'a> {
         if r.json.is_some() && r.body.is_some() {
             return Err("both json= and data=".into());
         }
-        if let Some(Value::Object(m)) = &r.json {
-            if m.values().any(
+        if let Some(Value::Object(m)) = &r.json
+            && m.values().any(
                 |v| matches!(v, Value::String(s) if s.contains("{{") && is_number_gen(self.cx, s)),
-            ) {
-                self.cx.note(NoteKind::Approximated, line, "a random number in a JSON body is sent as a string (cicada's JSON templates are strings)");
-            }
+            )
+        {
+            self.cx.note(NoteKind::Approximated, line, "a random number in a JSON body is sent as a string (cicada's JSON templates are strings)");
         }
         Ok(r)
     }
@@ -514,15 +515,17 @@ impl<'a> Fx<'_, 'a> {
                     } else {
                         b
                     };
-                    if let Ok(Some((_, RespPart::Json(p)))) = self.resp_ref(v) {
-                        if !p.is_empty() {
-                            self.expects
-                                .entry(id)
-                                .or_default()
-                                .push(Expect::Check(crate::model::Check::Json(p)));
-                        }
+                    if let Ok(Some((_, RespPart::Json(p)))) = self.resp_ref(v)
+                        && !p.is_empty()
+                    {
+                        self.expects
+                            .entry(id)
+                            .or_default()
+                            .push(Expect::Check(crate::model::Check::Json(p)));
                     }
-                    if self.verdict(b, var).is_none() {
+                    let bare_read =
+                        b.is("Expr") && matches!(self.resp_ref(b.get("value")), Ok(Some(_)));
+                    if self.verdict(b, var).is_none() && !bare_read {
                         self.catch_stmt(b, var, id, out);
                     }
                 }

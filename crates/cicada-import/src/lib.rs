@@ -25,7 +25,7 @@
 //! the Locust file is executed. When `python3` is missing the error says so and how to name
 //! another interpreter ([`Options::python`], `--python`).
 //!
-//! ```no_run
+//! ```
 //! let conversion = cicada_import::convert_source(
 //!     r#"
 //! from locust import HttpUser, task, between
@@ -117,6 +117,7 @@ pub fn convert_source(
     if scenario.users.is_empty() {
         return Err(ImportError::NoUsers {
             file: file_name.to_owned(),
+            notes: cx.notes,
         });
     }
     let mut notes = cx.notes;

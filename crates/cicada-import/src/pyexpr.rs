@@ -71,7 +71,13 @@ impl<'a> Fx<'_, 'a> {
             }
             "Attribute" => {
                 if let Some(attr) = self.self_attr(e) {
-                    return match self.user.attrs.get(attr).cloned() {
+                    let value = self
+                        .user
+                        .attrs
+                        .get(attr)
+                        .cloned()
+                        .or_else(|| self.user.consts.get(attr).cloned().map(Local::Json));
+                    return match value {
                         Some(Local::Tmpl(t)) => Ok(t),
                         Some(Local::Json(Value::String(s))) => Ok(s),
                         Some(Local::Json(v)) if v.is_number() => Ok(v.to_string()),
@@ -157,7 +163,12 @@ impl<'a> Fx<'_, 'a> {
                         }
                     }
                 }
-                let name = self.generator(hint.unwrap_or("choice"), GenKind::Choice(texts), line);
+                let from = args[0].name().map(str::to_ascii_lowercase);
+                let name = self.generator(
+                    hint.or(from.as_deref()).unwrap_or("choice"),
+                    GenKind::Choice(texts),
+                    line,
+                );
                 Ok(format!("{{{{{name}}}}}"))
             }
             _ => Err(format!(
@@ -212,7 +223,13 @@ impl<'a> Fx<'_, 'a> {
                 }
             }
             "Attribute" => match self.self_attr(e).map(str::to_owned) {
-                Some(attr) => match self.user.attrs.get(&attr).cloned() {
+                Some(attr) => match self
+                    .user
+                    .attrs
+                    .get(&attr)
+                    .cloned()
+                    .or_else(|| self.user.consts.get(&attr).cloned().map(Local::Json))
+                {
                     Some(Local::Json(v)) => Ok(v),
                     Some(Local::Tmpl(t)) => Ok(Value::String(t)),
                     _ => Err(format!("`self.{attr}` has no value cicada can compute")),
