@@ -213,3 +213,19 @@ fn a_missing_python_is_a_clear_error() {
     assert!(matches!(e, ImportError::PythonMissing { .. }));
     assert!(e.to_string().contains("install Python 3"), "{e}");
 }
+
+#[test]
+fn helpers_merged_headers_header_captures_and_think_times() {
+    let c = fixture("helpers");
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    assert!(
+        c.toml
+            .contains("capture = { session = { header = \"X-Session\" } }")
+    );
+    assert!(
+        c.toml
+            .contains("headers = { If-Match = \"*\", X-Session = \"{{session}}\" }")
+    );
+    assert!(c.toml.contains("if = 'header(\"ETag\") == null'"));
+    assert!(c.toml.contains("loop = 3"));
+}
