@@ -104,4 +104,24 @@ impl<'a> Node<'a> {
             .map(|k| (k.str("arg"), k.get("value")))
             .collect()
     }
+
+    /// Whether the name `id` is read anywhere inside this node.
+    pub fn reads(self, id: &str) -> bool {
+        fn walk(v: &Value, id: &str) -> bool {
+            match v {
+                Value::Object(m) => {
+                    (m.get("_type").and_then(Value::as_str) == Some("Name")
+                        && m.get("id").and_then(Value::as_str) == Some(id)
+                        && m.get("ctx")
+                            .and_then(|c| c.get("_type"))
+                            .and_then(Value::as_str)
+                            == Some("Load"))
+                        || m.values().any(|x| walk(x, id))
+                }
+                Value::Array(a) => a.iter().any(|x| walk(x, id)),
+                _ => false,
+            }
+        }
+        walk(self.0, id)
+    }
 }

@@ -574,8 +574,39 @@ impl<'a> Fx<'_, 'a> {
         }));
     }
 
+    /// A loop body statement that reads a response the loop rebinds later (or in the same
+    /// statement): cicada reads the response from before the loop on every try.
+    fn stale_reads(&mut self, body: &[Node<'a>]) {
+        for (j, st) in body.iter().enumerate() {
+            let Some(name) = st.list("targets").first().and_then(|t| t.name()) else {
+                continue;
+            };
+            if !(st.is("Assign") && self.client_call(st.get("value")).is_some()) {
+                continue;
+            }
+            if !matches!(self.locals.get(name), Some(Local::Resp(_))) {
+                continue;
+            }
+            for earlier in &body[..=j] {
+                let read = if earlier.line() == st.line() {
+                    earlier.get("value").reads(name)
+                } else {
+                    earlier.reads(name)
+                };
+                if read && !earlier.is("If") {
+                    self.cx.note(
+                        NoteKind::Approximated,
+                        earlier.line(),
+                        format!("reads `{name}` before the loop sends its next request into it: cicada uses the response from before the loop on every try (Locust, the previous try's)"),
+                    );
+                }
+            }
+        }
+    }
+
     /// The body of a polling loop: its requests, and its sleep as the interval.
     fn poll_body(&mut self, body: &[Node<'a>], skip: Option<usize>) -> (Vec<Step>, Option<String>) {
+        self.stale_reads(body);
         let mut steps = Vec::new();
         let mut interval = None;
         for (i, st) in body.iter().enumerate() {
