@@ -167,6 +167,10 @@ fn unconvertible_constructs_are_each_listed_with_line_and_reason() {
         "{:#?}",
         c.notes
     );
+    // The poll that reads the response it is about to replace is converted, and says how.
+    assert!(c.notes.iter().any(|n| n.line == 56
+        && n.kind == NoteKind::Approximated
+        && n.reason.contains("the response from before the loop")));
     for n in &c.notes {
         assert!(
             c.toml
