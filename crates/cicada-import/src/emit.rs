@@ -16,7 +16,11 @@ pub fn scenario(s: &Scenario, source_name: &str, notes: &[Note]) -> String {
     );
     o.push_str("# Each part names the line of the Locust file it came from.\n");
     o.push_str("#\n#   cicada check THIS_FILE\n");
-    o.push_str("#   cicada run THIS_FILE -H http://127.0.0.1:8000 -u 100 -r 10 -t 1m\n");
+    if s.host.is_some() {
+        o.push_str("#   cicada run THIS_FILE -u 100 -r 10 -t 1m\n");
+    } else {
+        o.push_str("#   cicada run THIS_FILE -H http://127.0.0.1:8000 -u 100 -r 10 -t 1m   # no host in the Locust file\n");
+    }
     if notes.is_empty() {
         o.push_str("#\n# Everything in the Locust file was converted.\n");
     } else {
