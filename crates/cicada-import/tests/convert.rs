@@ -233,3 +233,60 @@ fn helpers_merged_headers_header_captures_and_think_times() {
     assert!(c.toml.contains("if = 'header(\"ETag\") == null'"));
     assert!(c.toml.contains("loop = 3"));
 }
+
+/// A poll whose break test is `cond`, converted; returns the `until` line.
+fn until_of(cond: &str) -> String {
+    let py = format!(
+        "from locust import HttpUser, task\n\
+         class U(HttpUser):\n    \
+         @task\n    \
+         def t(self):\n        \
+         limit = 3\n        \
+         while True:\n            \
+         r = self.client.get('/x')\n            \
+         if {cond}:\n                \
+         break\n"
+    );
+    let c = convert_source(&py, "cond.py", &Options::default()).unwrap();
+    assert!(c.notes.is_empty(), "{cond}: {:?}", c.notes);
+    // cicada's own expression parser must accept it (conditions are checked at load time).
+    let scenario = cicada::scenario::parse_scenario(&c.toml, Path::new("cond.toml"))
+        .unwrap_or_else(|e| panic!("{cond}: {e}\n{}", c.toml));
+    cicada::scenario::Program::compile(&scenario, &Default::default())
+        .unwrap_or_else(|e| panic!("{cond}: {e}\n{}", c.toml));
+    let line = c.toml.lines().find(|l| l.starts_with("until = ")).unwrap();
+    line.trim_start_matches("until = ").to_owned()
+}
+
+#[test]
+fn python_conditions_become_cicada_conditions() {
+    for (python, cicada) in [
+        ("r.status_code == 200", "\"status == 200\""),
+        ("r.status_code != 202", "\"status != 202\""),
+        (
+            "r.json()['state'] == 'done'",
+            r#"'json("/state") == "done"'"#,
+        ),
+        (
+            "r.json()['items'][0]['id'] is not None",
+            r#"'json("/items/0/id") != null'"#,
+        ),
+        ("r.json().get('done')", r#"'json("/done")'"#),
+        ("r.json()['n'] >= limit", r#"'json("/n") >= "3"'"#),
+        (
+            "r.headers['X-State'] in ['a', 'b']",
+            r#"'header("X-State") in ["a", "b"]'"#,
+        ),
+        ("'ready' in r.text", r#"'"ready" in body'"#),
+        (
+            "r.ok and not r.json()['busy']",
+            r#"'((status < 400)) and (not (json("/busy")))'"#,
+        ),
+        (
+            "r.status_code == 200 or r.status_code == 204",
+            "\"(status == 200) or (status == 204)\"",
+        ),
+    ] {
+        assert_eq!(until_of(python), cicada, "{python}");
+    }
+}
