@@ -20,6 +20,10 @@ const METRICS: &str = "/api/v1/agent-studio/agents/{{agent_id}}/metrics";
 const EXECUTE: &str = "/api/v1/agent-studio/execute";
 const LOGIN: &str = "/api/v1/auth/login";
 
+/// `dryad seed` flags for a cheap `loadtest` hash (1 MiB, 1 pass): these tests measure the
+/// converted scenario, not the login's cost.
+const CHEAP_HASH: [&str; 4] = ["--argon2-memory-kib", "1024", "--argon2-iterations", "1"];
+
 /// The two runs load both cores; one at a time, so that neither judges the other's load.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -90,7 +94,7 @@ fn count(report: &RunReport, method: &str, name: &str) -> u64 {
 fn converted_request_mix_matches_the_locust_weights() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let bins = bins();
-    let scratch = imported(&bins, "import-mix", &[]);
+    let scratch = imported(&bins, "import-mix", &CHEAP_HASH);
     let dryad = Dryad::start(&bins, &scratch, &[], &[]);
     let (code, out) = run(
         &bins,
@@ -136,9 +140,8 @@ fn converted_dryad_locustfile_passes_the_seed_thresholds_at_1000_users() {
     let bins = bins();
     // 1000 logins in 10 s at the OWASP argon2id cost (19 MiB, 2 passes, ~25 ms of a core each)
     // queue for tens of seconds on two shared cores: what this test measures is the converted
-    // scenario, so the account's hash is made cheap (1 MiB, 1 pass).
-    let hash = ["--argon2-memory-kib", "1024", "--argon2-iterations", "1"];
-    let scratch = imported(&bins, "import-1000", &hash);
+    // scenario, so the account's hash is made cheap.
+    let scratch = imported(&bins, "import-1000", &CHEAP_HASH);
     let dryad = Dryad::start(&bins, &scratch, &[], &[]);
     let (code, out) = run(
         &bins,
