@@ -176,6 +176,21 @@ fn steps_entry(o: &mut String, path: &str, step: &Step) {
                 steps_entry(o, &format!("{path}.steps"), s);
             }
         }
+        Step::Foreach(f) => {
+            let _ = writeln!(o, "\n# line {}", f.line);
+            let _ = writeln!(o, "[[{path}]]");
+            let _ = writeln!(o, "foreach = {}", string(&f.pointer));
+            let _ = writeln!(o, "as = {}", string(&f.as_));
+            if let Some(sel) = &f.select {
+                let _ = writeln!(o, "select = {}", string(sel));
+            }
+            if let Some(n) = f.limit {
+                let _ = writeln!(o, "limit = {n}");
+            }
+            for s in &f.steps {
+                steps_entry(o, &format!("{path}.steps"), s);
+            }
+        }
         Step::If(i) => {
             let _ = writeln!(o, "\n# line {}", i.line);
             let _ = writeln!(o, "[[{path}]]");

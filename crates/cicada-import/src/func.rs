@@ -20,6 +20,8 @@ pub enum Local {
     Json(Value),
     /// The response of the request with this id.
     Resp(usize),
+    /// The element of a `foreach`, bound to the variable `var`.
+    Elem(String),
 }
 
 /// What a user class offers its functions.
@@ -51,6 +53,8 @@ pub struct Fx<'c, 'a> {
     taken: BTreeSet<String>,
     captures: HashMap<usize, Vec<(String, Capture)>>,
     expects: HashMap<usize, Vec<Expect>>,
+    /// How each `foreach` element is used: `None` as a whole, `Some(pointer)` as `x["key"]`.
+    pub elem_use: HashMap<String, Vec<Option<String>>>,
     depth: usize,
 }
 
@@ -74,6 +78,7 @@ pub fn convert<'a>(
         taken: BTreeSet::new(),
         captures: HashMap::new(),
         expects: HashMap::new(),
+        elem_use: HashMap::new(),
         depth: 0,
     };
     let mut steps = Vec::new();
@@ -726,10 +731,7 @@ impl<'a> Fx<'_, 'a> {
             .filter(|n| n.fract() == 0.0 && *n >= 1.0)
             .map(|n| n as u64);
         let Some(count) = count else {
-            return self.note(
-                line,
-                "a `for` loop over something other than range(N) with a constant N",
-            );
+            return self.foreach(s, out);
         };
         let body = s.list("body");
         match Self::break_if(&body) {
@@ -760,6 +762,64 @@ impl<'a> Fx<'_, 'a> {
                 out.push(Step::Loop(Loop { line, count, steps }));
             }
         }
+    }
+
+    /// `for x in r.json()["items"][:5]:` → `foreach = "/items"`, `as = "x"`, `limit = 5`; a
+    /// body that uses `x["id"]` gets `select = "/id"`.
+    fn foreach(&mut self, s: Node<'a>, out: &mut Vec<Step>) {
+        let line = s.line();
+        let mut iter = s.get("iter");
+        let mut limit = None;
+        if iter.is("Subscript") && iter.get("slice").is("Slice") {
+            let sl = iter.get("slice");
+            let upper = sl
+                .get("upper")
+                .const_num()
+                .filter(|n| n.fract() == 0.0 && *n >= 1.0);
+            match (sl.get("lower").is_null(), sl.get("step").is_null(), upper) {
+                (true, true, Some(n)) => limit = Some(n as u64),
+                _ => return self.note(line, "a `for` over a slice other than [:N]"),
+            }
+            iter = iter.get("value");
+        }
+        let pointer = match self.resp_ref(iter) {
+            Ok(Some((id, RespPart::Json(p)))) if self.last == Some(id) && !p.is_empty() => p,
+            Ok(Some(_)) => return self.note(line, "a `for` over a response that is not the task's last one, or not a list in its JSON"),
+            _ => return self.note(line, "a `for` loop over something other than range(N) or a list in the last response's JSON"),
+        };
+        let Some(target) = s.get("target").name() else {
+            return self.note(line, "a `for` that binds several names");
+        };
+        if !s.list("orelse").is_empty() || Self::break_if(&s.list("body")).is_some() {
+            return self.note(line, "a `for` over a response with a `break` or an `else`");
+        }
+        let var = self.cx.capture_name(target);
+        let saved = self
+            .locals
+            .insert(target.to_owned(), Local::Elem(var.clone()));
+        let mut steps = Vec::new();
+        self.stmts(&s.list("body"), &mut steps);
+        match saved {
+            Some(l) => self.locals.insert(target.to_owned(), l),
+            None => self.locals.remove(target),
+        };
+        let mut uses = self.elem_use.remove(&var).unwrap_or_default();
+        uses.dedup();
+        let select = match uses.as_slice() {
+            [] | [None] => None,
+            [Some(p)] => Some(p.clone()),
+            _ => return self.note(line, "a `for` whose element is used in different ways (cicada binds one value of each element)"),
+        };
+        // After the loop, which response is last depends on the list's length.
+        self.last = None;
+        out.push(Step::Foreach(crate::model::Foreach {
+            line,
+            pointer,
+            as_: var,
+            select,
+            limit,
+            steps,
+        }));
     }
 }
 

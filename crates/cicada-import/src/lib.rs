@@ -7,8 +7,8 @@
 //! `random.randint` and `random.choice` (to generators, so that each endpoint stays one row of
 //! the report: `/agents/{{agent_id}}/executions`), `response.json()[...]` kept on `self` or in
 //! a local (to captures), header dicts kept on `self`, `catch_response` with `success()` and
-//! `failure()` (to `checks` and `expect_status`), and simple polling `while` loops and `if`s on
-//! a response (to `until` and `if` steps). Anything else is a [`Note`] with its line and the
+//! `failure()` (to `checks` and `expect_status`), simple polling `while` loops, `if`s on a
+//! response and `for` over a list in one (to `until`, `if` and `foreach` steps). Anything else is a [`Note`] with its line and the
 //! reason — printed by the CLI, and written at the top of the scenario — so nothing is dropped
 //! silently. `fixed_count`, `TaskSet`s and `SequentialTaskSet`s convert with a difference of
 //! meaning that their note says. The full list is in docs/scenario.md ("Importing a Locust

@@ -56,6 +56,7 @@ pub enum Step {
     Until(Until),
     If(If),
     Loop(Loop),
+    Foreach(Foreach),
     /// A think time: the TOML value (`"500ms"` or `["1s", "3s"]`) and its line.
     Wait(String, usize),
 }
@@ -75,6 +76,17 @@ pub struct Until {
 pub struct Loop {
     pub line: usize,
     pub count: u64,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+pub struct Foreach {
+    pub line: usize,
+    /// JSON pointer to the array in the last response.
+    pub pointer: String,
+    pub as_: String,
+    pub select: Option<String>,
+    pub limit: Option<u64>,
     pub steps: Vec<Step>,
 }
 
@@ -128,6 +140,7 @@ pub fn find_request(steps: &mut [Step], id: usize) -> Option<&mut Request> {
             Step::Request(_) | Step::Wait(..) => None,
             Step::Until(u) => find_request(&mut u.steps, id),
             Step::Loop(l) => find_request(&mut l.steps, id),
+            Step::Foreach(f) => find_request(&mut f.steps, id),
             Step::If(i) => match find_request(&mut i.steps, id) {
                 Some(r) => Some(r),
                 None => find_request(&mut i.else_, id),

@@ -59,6 +59,10 @@ impl<'a> Fx<'_, 'a> {
                 let name = e.name().unwrap_or_default();
                 match self.locals.get(name).cloned() {
                     Some(Local::Tmpl(t)) => Ok(t),
+                    Some(Local::Elem(var)) => {
+                        self.elem_use.entry(var.clone()).or_default().push(None);
+                        Ok(format!("{{{{{var}}}}}"))
+                    }
                     Some(Local::Json(Value::String(s))) => Ok(s),
                     Some(Local::Json(v)) if v.is_number() => Ok(v.to_string()),
                     Some(_) => Err(format!("`{name}` is not a text value")),
@@ -86,7 +90,25 @@ impl<'a> Fx<'_, 'a> {
                 }
                 self.resp_template(e)
             }
-            "Subscript" => self.resp_template(e),
+            "Subscript" => {
+                let elem = match e.get("value").name().and_then(|n| self.locals.get(n)) {
+                    Some(Local::Elem(var)) => Some(var.clone()),
+                    _ => None,
+                };
+                match (elem, pointer_segment(e.get("slice"))) {
+                    (Some(var), Some(key)) => {
+                        self.elem_use
+                            .entry(var.clone())
+                            .or_default()
+                            .push(Some(format!("/{key}")));
+                        Ok(format!("{{{{{var}}}}}"))
+                    }
+                    (Some(_), None) => {
+                        Err("an element subscript that is not a constant key".into())
+                    }
+                    (None, _) => self.resp_template(e),
+                }
+            }
             "Call" => self.call_template(e, hint),
             "BinOp" if e.get("op").is("Add") => {
                 let l = self.tmpl(e.get("left"), hint)?;
@@ -217,6 +239,7 @@ impl<'a> Fx<'_, 'a> {
                     Some(Local::Json(v)) => Ok(v),
                     Some(Local::Tmpl(t)) => Ok(Value::String(t)),
                     Some(Local::Resp(_)) => Err(format!("`{name}` is a response, not a value")),
+                    Some(Local::Elem(_)) => self.tmpl(e, hint).map(Value::String),
                     None => self
                         .constant(name)
                         .ok_or_else(|| format!("`{name}` is not a value cicada can compute")),

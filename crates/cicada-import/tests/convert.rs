@@ -147,6 +147,10 @@ fn polling_loops_become_until_steps() {
             .contains("until = 'json(\"/status\") in [\"COMPLETED\", \"FAILED\"]'")
     );
     assert!(c.toml.contains("max_tries = 10"));
+    assert!(
+        c.toml
+            .contains("foreach = \"/executions\"\nas = \"past\"\nselect = \"/id\"\nlimit = 3")
+    );
 }
 
 #[test]
