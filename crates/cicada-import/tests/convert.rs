@@ -294,3 +294,11 @@ fn python_conditions_become_cicada_conditions() {
         assert_eq!(until_of(python), cicada, "{python}");
     }
 }
+
+#[test]
+fn dryad_journey_the_locust_way() {
+    let c = fixture("dryad_journey");
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    assert!(c.toml.contains("interval = \"100ms\""));
+    assert!(c.toml.contains("foreach = \"/executions\""));
+}

@@ -5,6 +5,9 @@
 //!   a binomial tolerance;
 //! - at 1000 users (100 started per second, 30 s) it passes the seed's thresholds
 //!   (`p95<200ms`, `error_rate<1%`), each endpoint one row by its URL template.
+//! - a Locust file that polls an execution until it finishes and loops over the agent's
+//!   history (`dryad_journey.py`, a fixture of `cicada-import`) converts to `until` and
+//!   `foreach` steps that do the same against dryad.
 
 mod support;
 
@@ -176,4 +179,56 @@ fn converted_dryad_locustfile_passes_the_seed_thresholds_at_1000_users() {
     assert_eq!(code, Some(0), "thresholds failed:\n{out}");
     assert_eq!(count(&report, "POST", LOGIN), 1000);
     assert!(agg.requests > 5000, "{out}");
+}
+
+/// The journey written the Locust way (`crates/cicada-import/tests/fixtures/dryad_journey.py`):
+/// its `while True: ... break` poll becomes an `until` that waits for each execution to finish,
+/// and its `for past in r.json()["executions"]` a `foreach` that sends one request per element.
+#[test]
+fn imported_polling_and_foreach_run_against_dryad() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let bins = bins();
+    let scratch = Scratch::new("import-journey", "");
+    let py = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cicada-import/tests/fixtures/dryad_journey.py");
+    let out = Command::new(&bins.cicada)
+        .arg("import")
+        .arg(&py)
+        .arg("-o")
+        .arg(scratch.path("scenario.toml"))
+        .arg("--force")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "import failed: {}", text(&out.stderr));
+    let seeded = Command::new(&bins.dryad)
+        .args(["seed", "--database-url", &scratch.database_url()])
+        .args(["--agents", "2", "--executions-per-agent", "1"])
+        .args(CHEAP_HASH)
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let dryad = Dryad::start(&bins, &scratch, &[], &[]);
+    let (code, out) = run(
+        &bins,
+        &scratch,
+        &dryad,
+        &["-u", "3", "-r", "10", "--iterations", "6", "-t", "60s"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let report = scratch.report();
+    let executed = count(&report, "POST", EXECUTE);
+    assert_eq!(executed, 6, "{out}");
+    // One UNTIL per execution, each ended by a finished status; at least one poll each.
+    let until: Vec<_> = report
+        .requests
+        .iter()
+        .filter(|r| r.method == "UNTIL")
+        .collect();
+    assert_eq!(until.len(), 1, "{out}");
+    assert_eq!((until[0].requests, until[0].failures), (6, 0), "{out}");
+    let polls = count(&report, "GET", "/api/v1/agent-studio/executions/[id]");
+    assert!(polls >= executed, "{polls} polls for {executed} executions");
+    // Each fresh agent has exactly the one execution just made: one `past execution` each.
+    assert_eq!(count(&report, "GET", "past execution"), executed, "{out}");
+    assert_eq!(report.aggregated.failures, 0, "{out}");
 }
