@@ -60,7 +60,7 @@ pub fn module<'a>(cx: &mut Cx<'a>, m: Node<'a>, name: &str) -> Scenario {
         }
     }
     for s in &body {
-        module_stmt(cx, &md, *s);
+        module_stmt(cx, *s);
     }
     let mut scenario = Scenario {
         name: name.to_owned(),
@@ -86,7 +86,7 @@ pub fn module<'a>(cx: &mut Cx<'a>, m: Node<'a>, name: &str) -> Scenario {
     scenario
 }
 
-fn module_stmt<'a>(cx: &mut Cx<'a>, md: &Module<'a>, s: Node<'a>) {
+fn module_stmt<'a>(cx: &mut Cx<'a>, s: Node<'a>) {
     let line = s.line();
     match s.ty() {
         "Import" | "ImportFrom" | "ClassDef" => {}
@@ -122,7 +122,6 @@ fn module_stmt<'a>(cx: &mut Cx<'a>, md: &Module<'a>, s: Node<'a>) {
                     None => cx.not_converted(d.line(), format!("a decorator `{dotted}` cicada has no counterpart for")),
                 }
             }
-            let _ = md;
         }
         "If" if s.get("test").get("left").name() == Some("__name__") => cx.not_converted(
             line,

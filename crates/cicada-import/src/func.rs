@@ -113,18 +113,17 @@ impl<'a> Fx<'_, 'a> {
     }
 
     /// Capture `source` of request `id` into a variable; returns the variable's name.
-    pub fn capture(&mut self, id: usize, hint: &str, source: Capture, line: usize) -> R<String> {
+    pub fn capture(&mut self, id: usize, hint: &str, source: Capture) -> String {
         let list = self.captures.entry(id).or_default();
         if let Some((name, _)) = list.iter().find(|(_, s)| *s == source) {
-            return Ok(name.clone());
+            return name.clone();
         }
         let name = self.cx.capture_name(hint);
-        let _ = line;
         self.captures
             .entry(id)
             .or_default()
             .push((name.clone(), source));
-        Ok(name)
+        name
     }
 
     fn note(&mut self, line: usize, reason: impl Into<String>) {
@@ -404,10 +403,8 @@ impl<'a> Fx<'_, 'a> {
                         );
                     }
                 };
-                match self.capture(id, &name, source, line) {
-                    Ok(var) => bind(self, Local::Tmpl(format!("{{{{{var}}}}}"))),
-                    Err(why) => self.note(line, why),
-                }
+                let var = self.capture(id, &name, source);
+                bind(self, Local::Tmpl(format!("{{{{{var}}}}}")));
                 return;
             }
             Ok(None) => {}

@@ -124,12 +124,11 @@ impl<'a> Fx<'_, 'a> {
         match self.resp_ref(e)? {
             Some((id, RespPart::Json(ptr))) if !ptr.is_empty() => {
                 let hint = ptr.rsplit('/').next().unwrap_or("value").to_owned();
-                let name = self.capture(id, &hint, crate::model::Capture::Json(ptr), e.line())?;
+                let name = self.capture(id, &hint, crate::model::Capture::Json(ptr));
                 Ok(format!("{{{{{name}}}}}"))
             }
             Some((id, RespPart::Header(h))) => {
-                let name =
-                    self.capture(id, &h, crate::model::Capture::Header(h.clone()), e.line())?;
+                let name = self.capture(id, &h, crate::model::Capture::Header(h.clone()));
                 Ok(format!("{{{{{name}}}}}"))
             }
             Some(_) => Err("a response part that is not a JSON value or a header".into()),
