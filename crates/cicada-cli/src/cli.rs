@@ -31,6 +31,9 @@ pub enum Command {
     Report(crate::cmd::report::ReportArgs),
     /// Compare two saved runs per request; --fail-on gates make it a CI regression check.
     Compare(crate::cmd::compare::CompareArgs),
+    /// Convert a Locust file into a commented scenario file; lists what it could not convert.
+    #[command(after_help = IMPORT_HELP)]
+    Import(crate::cmd::import::ImportArgs),
     /// Merge the reports of a distributed run's workers into one, exactly (histograms added),
     /// and judge the thresholds on the merged numbers.
     #[command(after_help = MERGE_HELP)]
@@ -48,6 +51,14 @@ Exit codes:
   2    bad input: a file unreadable or not a report, a row without a histogram (older report),
        a damaged histogram, different scenarios or thresholds without --force; nothing written
   4    a report file could not be written";
+
+/// `cicada import --help` epilogue.
+const IMPORT_HELP: &str = "What converts, and what does not: docs/scenario.md, \"Importing a Locust file\". Every construct not converted exactly is printed on stderr with its line and the reason, and listed at the top of the scenario.
+
+Exit codes:
+  0    converted (the scenario validates as `cicada check` does)
+  2    bad input: unreadable file, Python syntax error, no HttpUser class, output exists without --force
+  4    python3 (or --python) could not be run, or the output could not be written";
 
 /// `cicada run`.
 #[derive(Debug, Args)]

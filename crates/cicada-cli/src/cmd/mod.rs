@@ -3,6 +3,7 @@
 pub mod capacity;
 pub mod check;
 pub mod compare;
+pub mod import;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Capacity(args) => capacity::capacity(*args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Import(args) => import::import(args),
         Command::Merge(args) => merge::merge(args),
     }
 }
