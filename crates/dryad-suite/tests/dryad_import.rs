@@ -137,7 +137,12 @@ fn converted_request_mix_matches_the_locust_weights() {
     assert_eq!(count(&report, "POST", LOGIN), 100);
 }
 
+// 1000 users on two cores judge the machine as much as the conversion: `.ci/run` runs it alone
+// on its quiet machine (`cargo test -p dryad-suite --test dryad_import -- --ignored`), not the
+// default `cargo test --workspace`, whose other test binaries run beside nothing but may share a
+// busy developer machine.
 #[test]
+#[ignore = "1000 users: run alone by .ci/run"]
 fn converted_dryad_locustfile_passes_the_seed_thresholds_at_1000_users() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let bins = bins();
