@@ -4,7 +4,8 @@
 //! next step; and a healthy case that has no warning or critical finding and says which
 //! resource was the busiest. The scenarios are in `tests/load/zoo/`; `docs/analysis.md`
 //! shows what each finding looks like and the results table (`ZOO_RESULTS=FILE` appends each
-//! case's outcome to FILE; `ZOO_BINS=DIR` runs the zoo against the binaries in DIR).
+//! case's outcome to FILE, `ZOO_OUTPUT=FILE` the findings as cicada printed them;
+//! `ZOO_BINS=DIR` runs the zoo against the binaries in DIR).
 //!
 //! On this shared machine other processes may take the CPU during a case: cicada then says so
 //! first (noisy neighbours), and the cause is the first warning after it ([`harness::Outcome::cause`]).

@@ -146,8 +146,21 @@ impl Outcome {
     }
 
     /// Record the case's outcome, for the results table in docs/analysis.md: a line in the
-    /// file `ZOO_RESULTS` names, when set.
+    /// file `ZOO_RESULTS` names, when set; and the findings as cicada printed them, in the
+    /// file `ZOO_OUTPUT` names, when set.
     pub fn record(&self, case: &str) {
+        if let Some(path) = std::env::var_os("ZOO_OUTPUT") {
+            let findings = self
+                .stdout
+                .find("Findings (most important first):")
+                .map_or("(no findings printed)\n", |i| &self.stdout[i..]);
+            let mut file = File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            write!(file, "== {case}\n{findings}\n").unwrap();
+        }
         let Some(path) = std::env::var_os("ZOO_RESULTS") else {
             return;
         };
