@@ -16,6 +16,7 @@
 //! assert_eq!(decide::<u8>(true, None), Decision::Fail);
 //! ```
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -55,7 +56,10 @@ pub fn require<T>(test: &str, tool: &str, install: &str, found: Option<T>) -> Op
              Without CI set the test would be skipped."
         ),
         Decision::Skip => {
-            eprintln!(
+            // Straight to the process's stderr, not through `eprintln!`, which the test
+            // harness captures (and shows only for failing tests): a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!!!!!!!\n!!! SKIPPED {test}: {tool} is missing ({install}); NOT tested. \
                  With CI set this fails.\n!!!!!!!!\n"
             );
