@@ -92,28 +92,22 @@ fn assert_quiet(out: &Outcome) {
 
 #[test]
 fn zoo_healthy_run_is_quiet_and_names_the_busiest_resource() {
-    let out = run(&Case {
-        name: "healthy",
-        scenario: "healthy.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &[],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "10", "-r", "5", "-t", "12s"],
-        boost_target: false,
-    });
+    let out = run(&Case::new(
+        "healthy",
+        "healthy.toml",
+        &[],
+        &["-u", "10", "-r", "5", "-t", "12s"],
+    ));
     assert_quiet(&out);
 }
 
 const POOL_TOO_SMALL: Planted = Planted {
-    case: Case {
-        name: "pool-too-small",
-        scenario: "pool-too-small.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--pool-size", "1"],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "8", "-r", "8", "-t", "10s"],
-        boost_target: false,
-    },
+    case: Case::new(
+        "pool-too-small",
+        "pool-too-small.toml",
+        &["--pool-size", "1"],
+        &["-u", "8", "-r", "8", "-t", "10s"],
+    ),
     history: History::SMALL,
     kind: FindingKind::ConnectionPoolSaturated,
     title: &[],
@@ -129,15 +123,12 @@ fn zoo_pool_too_small() {
 
 #[test]
 fn zoo_app_internal_queue() {
-    let out = run(&Case {
-        name: "app-queue",
-        scenario: "logins.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--hash-concurrency", "1"],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "8", "-r", "2", "-t", "12s"],
-        boost_target: false,
-    });
+    let out = run(&Case::new(
+        "app-queue",
+        "logins.toml",
+        &["--hash-concurrency", "1"],
+        &["-u", "8", "-r", "2", "-t", "12s"],
+    ));
     let f = assert_cause(&out, FindingKind::AppQueue);
     assert!(f.title.contains("/api/v1/auth/login"), "{}", f.title);
     // App-bound, not the database.
@@ -174,18 +165,15 @@ fn zoo_target_short_of_cpu() {
 
 #[test]
 fn zoo_errors_under_load() {
-    let out = run(&Case {
-        name: "errors-under-load",
-        scenario: "logins-timeout.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--hash-concurrency", "1"],
-        cicada_prefix: NO_PREFIX,
+    let out = run(&Case::new(
+        "errors-under-load",
+        "logins-timeout.toml",
+        &["--hash-concurrency", "1"],
         // Closed model: a login waits behind at most (users - 1) others, so the 400 ms timeout
         // is reached only past 400 ms / hash time users — about 20 at this machine's ~20 ms
         // hash when quiet, fewer when busy; 4 users in the first second stay well below it.
-        cicada_args: &["-u", "40", "-r", "4", "-t", "14s"],
-        boost_target: false,
-    });
+        &["-u", "40", "-r", "4", "-t", "14s"],
+    ));
     let f = assert_cause(&out, FindingKind::ErrorOnset);
     assert!(f.title.starts_with("Errors begin at"), "{}", f.title);
 }
@@ -215,15 +203,12 @@ fn zoo_errors_from_the_first_request_bad_credentials() {
 
 #[test]
 fn zoo_errors_from_the_first_request_wrong_path() {
-    let out = run(&Case {
-        name: "wrong-path",
-        scenario: "wrong-path.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &[],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "5", "-r", "5", "-t", "8s"],
-        boost_target: false,
-    });
+    let out = run(&Case::new(
+        "wrong-path",
+        "wrong-path.toml",
+        &[],
+        &["-u", "5", "-r", "5", "-t", "8s"],
+    ));
     let f = assert_cause(&out, FindingKind::ErrorsFromStart);
     assert!(f.summary.contains("HTTP 404"), "{}", f.summary);
     assert!(f.title.contains("/api/v1/agent"), "{}", f.title);
@@ -231,15 +216,12 @@ fn zoo_errors_from_the_first_request_wrong_path() {
 }
 
 const WRITE_LOCK: Planted = Planted {
-    case: Case {
-        name: "write-lock",
-        scenario: "writes.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &[],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "16", "-r", "16", "-t", "10s"],
-        boost_target: false,
-    },
+    case: Case::new(
+        "write-lock",
+        "writes.toml",
+        &[],
+        &["-u", "16", "-r", "16", "-t", "10s"],
+    ),
     history: History::SMALL,
     kind: FindingKind::WriteLockContention,
     title: &[],
@@ -257,15 +239,12 @@ fn zoo_write_lock_contention() {
 fn zoo_noisy_neighbours() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let out = run_with(
-        &Case {
-            name: "noisy-neighbours",
-            scenario: "healthy.toml",
-            dryad_prefix: NO_PREFIX,
-            dryad_args: &[],
-            cicada_prefix: NO_PREFIX,
-            cicada_args: &["-u", "10", "-r", "5", "-t", "12s"],
-            boost_target: false,
-        },
+        &Case::new(
+            "noisy-neighbours",
+            "healthy.toml",
+            &[],
+            &["-u", "10", "-r", "5", "-t", "12s"],
+        ),
         // One busy loop per core, plus one: the machine is full of work that is neither the
         // target nor the generator.
         || (0..=cores).map(|_| Hog::start(None)).collect::<Vec<_>>(),
@@ -367,17 +346,14 @@ const LONG_HISTORY: History = History {
 };
 
 const MISSING_INDEX: Planted = Planted {
-    case: Case {
-        name: "missing-index",
-        scenario: "missing-index.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--fault", "missing-index"],
-        cicada_prefix: NO_PREFIX,
+    case: Case::new(
+        "missing-index",
+        "missing-index.toml",
+        &["--fault", "missing-index"],
         // Two users with think time: the scans keep about one core of two busy, so the
         // target is slow in its queries, not short of CPU or of connections.
-        cicada_args: &["-u", "2", "-r", "2", "-t", "15s"],
-        boost_target: false,
-    },
+        &["-u", "2", "-r", "2", "-t", "15s"],
+    ),
     history: LONG_HISTORY,
     kind: FindingKind::SlowQuery,
     title: &["/executions", "ms of queries per request"],
@@ -409,15 +385,12 @@ fn zoo_missing_index_control_with_the_index_is_not_a_slow_query() {
 }
 
 const MEMORY_LEAK: Planted = Planted {
-    case: Case {
-        name: "memory-leak",
-        scenario: "leak.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--fault", "leak:route=/health,bytes=32768"],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "4", "-r", "4", "-t", "20s"],
-        boost_target: false,
-    },
+    case: Case::new(
+        "memory-leak",
+        "leak.toml",
+        &["--fault", "leak:route=/health,bytes=32768"],
+        &["-u", "4", "-r", "4", "-t", "20s"],
+    ),
     history: History::SMALL,
     kind: FindingKind::MemoryGrowth,
     title: &["memory grows at constant load", "MiB/min"],

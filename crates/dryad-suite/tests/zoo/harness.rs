@@ -44,6 +44,27 @@ pub struct Case<'a> {
     pub boost_target: bool,
 }
 
+impl<'a> Case<'a> {
+    /// A case without prefixes or boost: `dryad serve DRYAD_ARGS`, `cicada run SCENARIO
+    /// CICADA_ARGS`.
+    pub const fn new(
+        name: &'a str,
+        scenario: &'a str,
+        dryad_args: &'a [&'a str],
+        cicada_args: &'a [&'a str],
+    ) -> Self {
+        Case {
+            name,
+            scenario,
+            dryad_prefix: &[],
+            dryad_args,
+            cicada_prefix: &[],
+            cicada_args,
+            boost_target: false,
+        }
+    }
+}
+
 /// What a case produced.
 pub struct Outcome {
     pub report: RunReport,
