@@ -74,11 +74,22 @@ async fn bad_input_exits_2_with_location() {
         &["--stage", "10s"],
         &["-u", "1", "--threshold", "p95<<2"],
         &["-u", "1", "-H", "ftp://nope"],
+        // A bound without load: `check` once called this valid.
+        &["-t", "0s"],
+        &["--iterations", "0"],
     ] {
-        let mut args = vec!["run", good, "-H", "http://127.0.0.1:9"];
-        args.extend_from_slice(flags);
-        let o = cicada(&args).await;
-        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o));
+        // `check` refuses what `run` refuses: they share one validation.
+        for command in ["run", "check"] {
+            let mut args = vec![command, good, "-H", "http://127.0.0.1:9"];
+            args.extend_from_slice(flags);
+            let o = cicada(&args).await;
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{command} {flags:?}: {}",
+                text(&o)
+            );
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::chromium::{CHART_PROBE, check_page, find_chromium};
+use cicada_testkit::required;
+use common::chromium::{CHART_PROBE, check_page};
 
 fn check_report_page(
     name: &str,
@@ -12,10 +13,7 @@ fn check_report_page(
     width: u32,
     charts_expected: usize,
 ) {
-    let Some(chromium) = find_chromium() else {
-        eprintln!(
-            "\n!!!!!!!!\n!!! SKIPPED: chromium not found (apt-get install chromium); the HTML report was NOT checked in a browser\n!!!!!!!!\n"
-        );
+    let Some(chromium) = required::chromium(&format!("the HTML report {name} in a browser")) else {
         return;
     };
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");

@@ -88,10 +88,9 @@ fn real_run_numbers_agree_across_formats() {
 }
 
 fn browser_check(name: &str, text: &str) {
-    let Some(chromium) = common::chromium::find_chromium() else {
-        eprintln!(
-            "\n!!! SKIPPED: chromium not found (apt-get install chromium): real-run HTML NOT checked in a browser\n"
-        );
+    let Some(chromium) =
+        cicada_testkit::required::chromium(&format!("the real-run HTML {name} in a browser"))
+    else {
         return;
     };
     let r = RunReport::from_json(text).unwrap();

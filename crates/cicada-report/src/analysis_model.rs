@@ -182,6 +182,9 @@ pub enum FindingKind {
     TargetRestarted,
     TargetCpuBound,
     DatabaseBound,
+    /// One endpoint's queries are slow (e.g. a missing index): most of its response time is
+    /// spent in the database, many milliseconds per request.
+    SlowQuery,
     ConnectionPoolSaturated,
     /// Writes waited for the database's write lock (SQLite's single writer, row locks).
     WriteLockContention,

@@ -2,9 +2,12 @@
 //!
 //! - [`chromium`]: headless Chromium driven over the DevTools protocol, to check a page the
 //!   way a reader's browser sees it;
-//! - [`schema_validator`]: the committed JSON Schema of the report, `docs/report.schema.json`.
+//! - [`schema_validator`]: the committed JSON Schema of the report, `docs/report.schema.json`;
+//! - [`required`]: the tools a test needs (Chromium, `taskset`, nginx, PostgreSQL): a missing
+//!   one skips the test loudly, or fails it when `CI` is set.
 
 pub mod chromium;
+pub mod required;
 
 /// The committed JSON schema of the `--json` report (`docs/report.schema.json`), compiled.
 pub fn schema_validator() -> jsonschema::Validator {

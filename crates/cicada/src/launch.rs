@@ -73,24 +73,19 @@ pub enum SetupError {
     LocalAddrs(#[from] crate::http::LocalAddrsError),
 }
 
-/// Load, validate and compile the scenario, resolve the plan and the host.
+/// Load, validate and compile the scenario, resolve the plan and the host: [`check`], which
+/// validates everything, then the plan and the host are required.
 pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
-    let scenario = match &options.scenario {
-        Some(s) => s.clone(),
-        None => load_scenario_file(&options.scenario_path)?,
-    };
-    let program = Program::compile(&scenario, &options.compile)?;
-    let plan = LoadPlan::resolve(&options.load, &program.load)?;
-    let target = RunConfig::choose_host(options.host.as_deref(), &program)?;
-    let mut config = RunConfig::new(program, plan, &target.url)?;
+    let checked = check(options)?;
+    let plan = checked.plan.ok_or_else(PlanError::no_load)?;
+    let target = checked.target.ok_or(TargetError::Missing)?;
+    let mut config = RunConfig::new(checked.program, plan, &target.url)?;
     config.seed = options.seed.unwrap_or(0);
     config.stop_timeout = options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
     config.check_reachable = !options.allow_unreachable;
     config.insecure = options.insecure;
-    config.exit_code_on_error = exit_code_on_error(options, &config.program);
-    if let Some(ips) = &options.local_ips {
-        config.local_addrs = crate::http::parse_local_addrs(ips)?;
-    }
+    config.exit_code_on_error = checked.exit_code_on_error;
+    config.local_addrs = checked.local_addrs;
     Ok(config)
 }
 
@@ -102,7 +97,7 @@ pub fn exit_code_on_error(options: &LaunchOptions, program: &Program) -> u8 {
         .unwrap_or(cicada_report::model::DEFAULT_EXIT_CODE_ON_ERROR)
 }
 
-/// A validated scenario for `cicada check`: the plan and target are optional there.
+/// A validated scenario: what `cicada check` shows, and what [`prepare`] builds a run from.
 #[derive(Debug)]
 pub struct CheckedScenario {
     pub program: Program,
@@ -110,31 +105,122 @@ pub struct CheckedScenario {
     pub plan: Option<LoadPlan>,
     /// `None` when no host is given anywhere.
     pub target: Option<crate::target::Target>,
+    /// The `--exit-code-on-error` in effect ([`exit_code_on_error`]).
+    pub exit_code_on_error: u8,
+    /// `--local-ips`, parsed.
+    pub local_addrs: Vec<std::net::IpAddr>,
 }
 
-/// Validate everything `prepare` validates, but accept a missing load plan or host.
+/// Validate everything a run needs, in the one place `check` and `run` share: a plan that
+/// `run` would refuse is refused here. Only a missing load plan (no users, rate or stages
+/// anywhere) and a missing host are accepted, as `None`: `run` requires them ([`prepare`]).
 pub fn check(options: &LaunchOptions) -> Result<CheckedScenario, SetupError> {
     let scenario = match &options.scenario {
         Some(s) => s.clone(),
         None => load_scenario_file(&options.scenario_path)?,
     };
     let program = Program::compile(&scenario, &options.compile)?;
-    let asks_for_load = |l: &LoadSpec| {
-        l.users.is_some() || l.rate.is_some() || !l.stages.is_empty() || !l.rate_stages.is_empty()
-    };
-    let plan = if asks_for_load(&options.load) || asks_for_load(&program.load) {
-        Some(LoadPlan::resolve(&options.load, &program.load)?)
-    } else {
-        None
+    let plan = match LoadPlan::resolve(&options.load, &program.load) {
+        Ok(plan) => Some(plan),
+        Err(e) if e.is_no_load() => None,
+        Err(e) => return Err(e.into()),
     };
     let target = match RunConfig::choose_host(options.host.as_deref(), &program) {
         Ok(t) => Some(t),
         Err(TargetError::Missing) => None,
         Err(e) => return Err(e.into()),
     };
+    let local_addrs = match &options.local_ips {
+        Some(ips) => crate::http::parse_local_addrs(ips)?,
+        None => Vec::new(),
+    };
     Ok(CheckedScenario {
+        exit_code_on_error: exit_code_on_error(options, &program),
         program,
         plan,
         target,
+        local_addrs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse_scenario;
+
+    const SCENARIO: &str = "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+
+    fn options(load: LoadSpec, host: Option<&str>, local_ips: Option<&str>) -> LaunchOptions {
+        LaunchOptions {
+            scenario: Some(parse_scenario(SCENARIO, std::path::Path::new("s.toml")).unwrap()),
+            host: host.map(str::to_owned),
+            load,
+            local_ips: local_ips.map(str::to_owned),
+            ..LaunchOptions::default()
+        }
+    }
+
+    /// `check` and `run` share one validation: whatever `prepare` refuses, `check` refuses
+    /// too, except a missing plan or host (which `check` reports as not given).
+    #[test]
+    fn check_refuses_what_run_refuses() {
+        let users = |n| LoadSpec {
+            users: Some(n),
+            ..LoadSpec::default()
+        };
+        let refused = [
+            // A bound without any load: `check` once called this valid ("plan: none").
+            options(
+                LoadSpec {
+                    run_time: Some(Duration::ZERO),
+                    ..LoadSpec::default()
+                },
+                Some("http://127.0.0.1:9"),
+                None,
+            ),
+            options(
+                LoadSpec {
+                    iterations: Some(0),
+                    ..LoadSpec::default()
+                },
+                None,
+                None,
+            ),
+            options(users(0), Some("http://127.0.0.1:9"), None),
+            options(users(1), Some("ftp://nope"), None),
+            // --local-ips was never looked at by `check`.
+            options(users(1), Some("http://127.0.0.1:9"), Some("not-an-ip")),
+        ];
+        for o in &refused {
+            let run = prepare(o).expect_err("run refuses it");
+            let check = check(o).expect_err("so does check");
+            assert_eq!(run.to_string(), check.to_string());
+        }
+        let fine = options(users(3), Some("http://127.0.0.1:9"), Some("127.0.0.1"));
+        assert!(prepare(&fine).is_ok());
+        let checked = check(&fine).unwrap();
+        assert!(checked.plan.is_some() && checked.target.is_some());
+        assert_eq!(checked.local_addrs.len(), 1);
+    }
+
+    #[test]
+    fn check_accepts_a_missing_plan_or_host_that_run_requires() {
+        let o = options(LoadSpec::default(), None, None);
+        let checked = check(&o).unwrap();
+        assert!(checked.plan.is_none() && checked.target.is_none());
+        let e = prepare(&o).unwrap_err();
+        assert!(matches!(&e, SetupError::Plan(p) if p.is_no_load()), "{e}");
+        let with_load = options(
+            LoadSpec {
+                users: Some(1),
+                ..LoadSpec::default()
+            },
+            None,
+            None,
+        );
+        assert!(matches!(
+            prepare(&with_load),
+            Err(SetupError::Target(TargetError::Missing))
+        ));
+    }
 }

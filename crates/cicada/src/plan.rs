@@ -21,6 +21,21 @@ pub const DEFAULT_MAX_CONCURRENCY: u64 = 1000;
 #[error("invalid load plan: {0}")]
 pub struct PlanError(pub String);
 
+impl PlanError {
+    /// Neither users, a rate nor stages were given anywhere.
+    pub fn no_load() -> Self {
+        PlanError(
+            "no load given: use -u/--users (closed model), --rate (open model) or stages"
+                .to_string(),
+        )
+    }
+
+    /// Whether this is [`PlanError::no_load`] (the only plan error `cicada check` accepts).
+    pub fn is_no_load(&self) -> bool {
+        *self == Self::no_load()
+    }
+}
+
 /// Closed (a number of looping users) or open (iterations started at a rate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanModel {
@@ -202,9 +217,7 @@ impl LoadPlan {
             });
         }
         if spec.stages.is_empty() {
-            return err(
-                "no load given: use -u/--users (closed model), --rate (open model) or stages",
-            );
+            return Err(PlanError::no_load());
         }
         let stages = convert_stages(&spec.stages)?;
         Ok(Self::staged(

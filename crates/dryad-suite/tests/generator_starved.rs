@@ -5,7 +5,7 @@
 //! affected seconds and say the results understate the target's capacity.
 //!
 //! Only the flag is asserted, not numbers: on a shared machine the amount of lag varies. Skipped,
-//! saying so, when `taskset` is not installed.
+//! saying so, when `taskset` is not installed; with `CI` set that fails instead.
 
 mod support;
 
@@ -50,22 +50,9 @@ impl Drop for Hog {
     }
 }
 
-fn taskset_present() -> bool {
-    Command::new("taskset")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn a_generator_on_a_busy_core_is_flagged() {
-    if !taskset_present() {
-        eprintln!(
-            "SKIPPED a_generator_on_a_busy_core_is_flagged: `taskset` (util-linux) is not \
-             installed, so the generator cannot be pinned to a busy core"
-        );
+    if !cicada_testkit::required::taskset("a_generator_on_a_busy_core_is_flagged") {
         return;
     }
     let bins = bins();

@@ -4,7 +4,8 @@
 //! next step; and a healthy case that has no warning or critical finding and says which
 //! resource was the busiest. The scenarios are in `tests/load/zoo/`; `docs/analysis.md`
 //! shows what each finding looks like and the results table (`ZOO_RESULTS=FILE` appends each
-//! case's outcome to FILE; `ZOO_BINS=DIR` runs the zoo against the binaries in DIR).
+//! case's outcome to FILE, `ZOO_OUTPUT=FILE` the findings as cicada printed them;
+//! `ZOO_BINS=DIR` runs the zoo against the binaries in DIR).
 //!
 //! On this shared machine other processes may take the CPU during a case: cicada then says so
 //! first (noisy neighbours), and the cause is the first warning after it ([`harness::Outcome::cause`]).
@@ -14,21 +15,54 @@ mod harness;
 mod support;
 
 use cicada_report::analysis_model::{FindingKind, Severity};
-use harness::{Case, Hog, assert_cause, run, run_with, taskset_present};
+use harness::{
+    Case, History, Hog, Outcome, assert_cause, run, run_seeded, run_with, taskset_present,
+};
 
 const NO_PREFIX: &[&str] = &[];
 
-#[test]
-fn zoo_healthy_run_is_quiet_and_names_the_busiest_resource() {
-    let out = run(&Case {
-        name: "healthy",
-        scenario: "healthy.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &[],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "10", "-r", "5", "-t", "12s"],
-        boost_target: false,
-    });
+/// A planted cause diagnosed the common way: the cause is of `kind`, and its title, summary,
+/// next step and evidence units hold the given words.
+struct Planted {
+    case: Case<'static>,
+    history: History,
+    kind: FindingKind,
+    title: &'static [&'static str],
+    summary: &'static [&'static str],
+    next_step: &'static [&'static str],
+    units: &'static [&'static str],
+}
+
+/// Run `p` and assert its diagnosis; the outcome is returned for the case's own asserts.
+fn diagnose(p: &Planted) -> Outcome {
+    let out = run_seeded(&p.case, p.history, || ());
+    let f = assert_cause(&out, p.kind);
+    let holds = |what: &str, text: &str, words: &[&str]| {
+        for w in words {
+            assert!(
+                text.contains(w),
+                "{}: the {what} names {w:?}: {text}",
+                p.case.name
+            );
+        }
+    };
+    holds("title", &f.title, p.title);
+    holds("summary", &f.summary, p.summary);
+    holds("next step", &f.next_step, p.next_step);
+    for unit in p.units {
+        assert!(
+            f.evidence.iter().any(|e| e.unit == *unit),
+            "{}: no evidence in {unit}: {:?}",
+            p.case.name,
+            f.evidence
+        );
+    }
+    out
+}
+
+/// A quiet run: no failure, no warning or critical finding, and "no bottleneck at this load;
+/// the busiest resource was X at Y %", in the report and on the terminal.
+fn assert_quiet(out: &Outcome) {
     assert_eq!(
         out.report.aggregated.failures, 0,
         "{:?}",
@@ -55,32 +89,46 @@ fn zoo_healthy_run_is_quiet_and_names_the_busiest_resource() {
         out.stdout
     );
 }
+
+#[test]
+fn zoo_healthy_run_is_quiet_and_names_the_busiest_resource() {
+    let out = run(&Case::new(
+        "healthy",
+        "healthy.toml",
+        &[],
+        &["-u", "10", "-r", "5", "-t", "12s"],
+    ));
+    assert_quiet(&out);
+}
+
+const POOL_TOO_SMALL: Planted = Planted {
+    case: Case::new(
+        "pool-too-small",
+        "pool-too-small.toml",
+        &["--pool-size", "1"],
+        &["-u", "8", "-r", "8", "-t", "10s"],
+    ),
+    history: History::SMALL,
+    kind: FindingKind::ConnectionPoolSaturated,
+    title: &[],
+    summary: &[],
+    next_step: &["pool"],
+    units: &["ms"],
+};
+
 #[test]
 fn zoo_pool_too_small() {
-    let out = run(&Case {
-        name: "pool-too-small",
-        scenario: "pool-too-small.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--pool-size", "1"],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "8", "-r", "8", "-t", "10s"],
-        boost_target: false,
-    });
-    let f = assert_cause(&out, FindingKind::ConnectionPoolSaturated);
-    assert!(f.next_step.contains("pool"), "{}", f.next_step);
+    diagnose(&POOL_TOO_SMALL);
 }
 
 #[test]
 fn zoo_app_internal_queue() {
-    let out = run(&Case {
-        name: "app-queue",
-        scenario: "logins.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--hash-concurrency", "1"],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "8", "-r", "2", "-t", "12s"],
-        boost_target: false,
-    });
+    let out = run(&Case::new(
+        "app-queue",
+        "logins.toml",
+        &["--hash-concurrency", "1"],
+        &["-u", "8", "-r", "2", "-t", "12s"],
+    ));
     let f = assert_cause(&out, FindingKind::AppQueue);
     assert!(f.title.contains("/api/v1/auth/login"), "{}", f.title);
     // App-bound, not the database.
@@ -117,18 +165,15 @@ fn zoo_target_short_of_cpu() {
 
 #[test]
 fn zoo_errors_under_load() {
-    let out = run(&Case {
-        name: "errors-under-load",
-        scenario: "logins-timeout.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &["--hash-concurrency", "1"],
-        cicada_prefix: NO_PREFIX,
+    let out = run(&Case::new(
+        "errors-under-load",
+        "logins-timeout.toml",
+        &["--hash-concurrency", "1"],
         // Closed model: a login waits behind at most (users - 1) others, so the 400 ms timeout
         // is reached only past 400 ms / hash time users — about 20 at this machine's ~20 ms
         // hash when quiet, fewer when busy; 4 users in the first second stay well below it.
-        cicada_args: &["-u", "40", "-r", "4", "-t", "14s"],
-        boost_target: false,
-    });
+        &["-u", "40", "-r", "4", "-t", "14s"],
+    ));
     let f = assert_cause(&out, FindingKind::ErrorOnset);
     assert!(f.title.starts_with("Errors begin at"), "{}", f.title);
 }
@@ -158,48 +203,48 @@ fn zoo_errors_from_the_first_request_bad_credentials() {
 
 #[test]
 fn zoo_errors_from_the_first_request_wrong_path() {
-    let out = run(&Case {
-        name: "wrong-path",
-        scenario: "wrong-path.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &[],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "5", "-r", "5", "-t", "8s"],
-        boost_target: false,
-    });
+    let out = run(&Case::new(
+        "wrong-path",
+        "wrong-path.toml",
+        &[],
+        &["-u", "5", "-r", "5", "-t", "8s"],
+    ));
     let f = assert_cause(&out, FindingKind::ErrorsFromStart);
     assert!(f.summary.contains("HTTP 404"), "{}", f.summary);
     assert!(f.title.contains("/api/v1/agent"), "{}", f.title);
     assert!(f.next_step.contains("path"), "{}", f.next_step);
 }
 
+const WRITE_LOCK: Planted = Planted {
+    case: Case::new(
+        "write-lock",
+        "writes.toml",
+        &[],
+        &["-u", "16", "-r", "16", "-t", "10s"],
+    ),
+    history: History::SMALL,
+    kind: FindingKind::WriteLockContention,
+    title: &[],
+    summary: &[],
+    next_step: &[],
+    units: &[],
+};
+
 #[test]
 fn zoo_write_lock_contention() {
-    let out = run(&Case {
-        name: "write-lock",
-        scenario: "writes.toml",
-        dryad_prefix: NO_PREFIX,
-        dryad_args: &[],
-        cicada_prefix: NO_PREFIX,
-        cicada_args: &["-u", "16", "-r", "16", "-t", "10s"],
-        boost_target: false,
-    });
-    assert_cause(&out, FindingKind::WriteLockContention);
+    diagnose(&WRITE_LOCK);
 }
 
 #[test]
 fn zoo_noisy_neighbours() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let out = run_with(
-        &Case {
-            name: "noisy-neighbours",
-            scenario: "healthy.toml",
-            dryad_prefix: NO_PREFIX,
-            dryad_args: &[],
-            cicada_prefix: NO_PREFIX,
-            cicada_args: &["-u", "10", "-r", "5", "-t", "12s"],
-            boost_target: false,
-        },
+        &Case::new(
+            "noisy-neighbours",
+            "healthy.toml",
+            &[],
+            &["-u", "10", "-r", "5", "-t", "12s"],
+        ),
         // One busy loop per core, plus one: the machine is full of work that is neither the
         // target nor the generator.
         || (0..=cores).map(|_| Hog::start(None)).collect::<Vec<_>>(),
@@ -289,4 +334,93 @@ fn zoo_concurrency_cap_with_a_slow_target() {
             out.listing()
         );
     }
+}
+
+/// Few agents with a long history each: listing one agent's executions without the index
+/// scans all 50,000 rows (about 250 ms per request in a debug build here, tens of ms in a
+/// release build), while the indexed query reads 20 (1-3 ms in a debug build). `dryad seed`
+/// writes it in a few seconds.
+const LONG_HISTORY: History = History {
+    agents: 2,
+    executions_per_agent: 25_000,
+};
+
+const MISSING_INDEX: Planted = Planted {
+    case: Case::new(
+        "missing-index",
+        "missing-index.toml",
+        &["--fault", "missing-index"],
+        // Two users with think time: the scans keep about one core of two busy, so the
+        // target is slow in its queries, not short of CPU or of connections.
+        &["-u", "2", "-r", "2", "-t", "15s"],
+    ),
+    history: LONG_HISTORY,
+    kind: FindingKind::SlowQuery,
+    title: &["/executions", "ms of queries per request"],
+    summary: &["in database queries"],
+    next_step: &["index"],
+    units: &["ms", "%"],
+};
+
+#[test]
+fn zoo_missing_index() {
+    diagnose(&MISSING_INDEX);
+}
+
+/// The same scenario and history with the indexes in place: the history route is fast and
+/// nothing is a slow query.
+#[test]
+fn zoo_missing_index_control_with_the_index_is_not_a_slow_query() {
+    let mut case = MISSING_INDEX.case;
+    case.name = "missing-index-control";
+    case.dryad_args = &[];
+    let out = run_seeded(&case, LONG_HISTORY, || ());
+    assert!(
+        out.findings()
+            .iter()
+            .all(|f| f.kind != FindingKind::SlowQuery),
+        "{}",
+        out.listing()
+    );
+}
+
+const MEMORY_LEAK: Planted = Planted {
+    case: Case::new(
+        "memory-leak",
+        "leak.toml",
+        &["--fault", "leak:route=/health,bytes=32768"],
+        &["-u", "4", "-r", "4", "-t", "20s"],
+    ),
+    history: History::SMALL,
+    kind: FindingKind::MemoryGrowth,
+    title: &["memory grows at constant load", "MiB/min"],
+    summary: &["MiB/min"],
+    next_step: &["leak"],
+    units: &["MiB/min", "MiB"],
+};
+
+#[test]
+fn zoo_memory_leak() {
+    let out = diagnose(&MEMORY_LEAK);
+    let f = assert_cause(&out, FindingKind::MemoryGrowth);
+    assert_eq!(f.severity, Severity::Warning, "{}", out.listing());
+}
+
+/// The leak's allocations into a cache bounded at 16 MiB: RSS grows while it fills, then
+/// levels off. Not a memory warning (information at most), and the run is quiet.
+#[test]
+fn zoo_cache_that_levels_off_is_quiet() {
+    let out = run(&Case {
+        name: "cache-levels-off",
+        dryad_args: &["--fault", "cache:route=/health,bytes=32768,max-mb=16"],
+        ..MEMORY_LEAK.case
+    });
+    assert!(
+        out.findings()
+            .iter()
+            .all(|f| f.kind != FindingKind::MemoryGrowth || f.severity == Severity::Info),
+        "{}",
+        out.listing()
+    );
+    assert_quiet(&out);
 }

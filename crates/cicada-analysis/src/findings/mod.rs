@@ -5,8 +5,8 @@
 //!
 //! Rules: generator saturation ([`generator`]), target CPU-bound ([`cpu`]), database-bound and
 //! connection-pool saturation ([`database`]), queue growth ([`queue`]), error onset
-//! ([`errors`]), memory growth ([`memory`]), slowest endpoints and latency growth with load
-//! ([`endpoints`]).
+//! ([`errors`]), memory growth ([`memory`]), a slow query on one endpoint ([`slow_query`]),
+//! slowest endpoints and latency growth with load ([`endpoints`]).
 
 pub mod app;
 pub mod cap;
@@ -23,6 +23,7 @@ pub mod policy;
 pub mod queue;
 pub mod quiet;
 pub mod severity;
+pub mod slow_query;
 pub mod timeline;
 
 #[cfg(test)]
@@ -141,6 +142,10 @@ pub struct FindingsConfig {
     pub memory_growth_bytes_per_min: f64,
     /// An endpoint taking at least this share of all request time is reported.
     pub slow_share: f64,
+    /// Queries (`Server-Timing: db`, mean per request) of at least this many ms on an
+    /// endpoint that spends most of its time in them are a slow query (a slow-query log's
+    /// limit).
+    pub slow_query_ms: f64,
     /// An endpoint whose P95 grows at least this many times from low to high load is reported.
     pub latency_growth_factor: f64,
     pub metrics: MetricNames,
@@ -160,6 +165,7 @@ impl Default for FindingsConfig {
             queue_growth_min: 10.0,
             memory_growth_bytes_per_min: 5.0 * 1024.0 * 1024.0,
             slow_share: 0.25,
+            slow_query_ms: 20.0,
             latency_growth_factor: 2.0,
             metrics: MetricNames::default(),
         }
@@ -225,6 +231,7 @@ pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOu
     findings.extend(cpu::target_cpu_bound(input, config));
     findings.extend(database::database_bound(input, config));
     findings.extend(database::pool_saturated(input, config));
+    findings.extend(slow_query::slow_query(input, config));
     findings.extend(lock::write_lock(input, config));
     findings.extend(app::app_queue(input, config));
     findings.extend(queue::queue_growth(input, config));

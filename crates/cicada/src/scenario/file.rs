@@ -33,12 +33,55 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, ScenarioError
         text,
         file: path.display().to_string(),
     };
-    let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Syntax {
-        location: cx.loc(e.span().unwrap_or(0..0)),
-        message: e.message().trim().to_string(),
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let mut message = e.message().trim().to_string();
+        if let Some(hint) = misplaced_top_level_key(text, &span, &message) {
+            message = format!("{message}\n{hint}");
+        }
+        ScenarioError::Syntax {
+            location: cx.loc(span),
+            message,
+        }
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     cx.scenario(raw, path, &base)
+}
+
+/// The keys of a scenario's top level (before any table).
+const TOP_LEVEL_KEYS: [&str; 8] = [
+    "name",
+    "thresholds",
+    "defaults",
+    "variables",
+    "generators",
+    "feeders",
+    "load",
+    "users",
+];
+
+/// A top-level key written after a table header belongs to that table in TOML (`thresholds`
+/// under `[defaults]`), which refuses it as unknown: say so, and where to move it.
+fn misplaced_top_level_key(text: &str, span: &Range<usize>, message: &str) -> Option<String> {
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    if !TOP_LEVEL_KEYS.contains(&key) {
+        return None;
+    }
+    let before = &text[..span.start.min(text.len())];
+    let table = before.lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.split('#').next().unwrap_or(l).trim().to_owned())
+    })?;
+    let first = text
+        .lines()
+        .position(|l| l.trim_start().starts_with('['))
+        .map(|i| i + 1)?;
+    Some(format!(
+        "`{key}` is a top-level key, but written after the table header {table} it is read as \
+         part of that table (TOML puts every key after a header into its table): move it above \
+         the first table, line {first}"
+    ))
 }
 
 struct Cx<'a> {

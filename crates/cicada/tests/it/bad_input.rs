@@ -361,3 +361,29 @@ async fn garbage_after_the_body_costs_the_connection_not_the_response() {
     // One connection per request, plus the pre-flight check.
     assert_eq!(accepted.load(Ordering::Relaxed), 10 + 1);
 }
+
+/// `thresholds` written under `[defaults]` (where TOML puts it) is refused with its place and
+/// the fix: move it above the first table.
+#[test]
+fn a_top_level_key_after_a_table_says_to_move_it_up() {
+    let toml = "name = \"x\"\n\n[defaults]\nhost = \"http://127.0.0.1:9\"\nthresholds = [\"p95<200ms\"]\n\n[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/x\"\n";
+    let e = parse_err(toml);
+    let loc = e.location().expect("located");
+    assert_eq!((loc.line, loc.column), (5, 1), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("bad.toml:5:1: unknown field `thresholds`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("written after the table header [defaults]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("move it above the first table, line 3"),
+        "{text}"
+    );
+    // A key that is unknown everywhere gets no such advice.
+    let e = parse_err("[defaults]\nhots = \"http://127.0.0.1:9\"\n");
+    assert!(!e.to_string().contains("top-level"), "{e}");
+}

@@ -335,12 +335,12 @@ fn start_nginx(bin: &Path) -> Nginx {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_answers_as_hypers_client_from_nginx() {
-    let Some(bin) = nginx_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is required under CI (apt-get install nginx-light)"
-        );
-        eprintln!("nginx not installed: skipped outside CI");
+    let Some(bin) = cicada_testkit::required::require(
+        "same_answers_as_hypers_client_from_nginx",
+        "nginx",
+        "apt-get install nginx-light",
+        nginx_binary(),
+    ) else {
         return;
     };
     let nginx = start_nginx(&bin);

@@ -44,6 +44,27 @@ pub struct Case<'a> {
     pub boost_target: bool,
 }
 
+impl<'a> Case<'a> {
+    /// A case without prefixes or boost: `dryad serve DRYAD_ARGS`, `cicada run SCENARIO
+    /// CICADA_ARGS`.
+    pub const fn new(
+        name: &'a str,
+        scenario: &'a str,
+        dryad_args: &'a [&'a str],
+        cicada_args: &'a [&'a str],
+    ) -> Self {
+        Case {
+            name,
+            scenario,
+            dryad_prefix: &[],
+            dryad_args,
+            cicada_prefix: &[],
+            cicada_args,
+            boost_target: false,
+        }
+    }
+}
+
 /// What a case produced.
 pub struct Outcome {
     pub report: RunReport,
@@ -146,8 +167,21 @@ impl Outcome {
     }
 
     /// Record the case's outcome, for the results table in docs/analysis.md: a line in the
-    /// file `ZOO_RESULTS` names, when set.
+    /// file `ZOO_RESULTS` names, when set; and the findings as cicada printed them, in the
+    /// file `ZOO_OUTPUT` names, when set.
     pub fn record(&self, case: &str) {
+        if let Some(path) = std::env::var_os("ZOO_OUTPUT") {
+            let findings = self
+                .stdout
+                .find("Findings (most important first):")
+                .map_or("(no findings printed)\n", |i| &self.stdout[i..]);
+            let mut file = File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            write!(file, "== {case}\n{findings}\n").unwrap();
+        }
         let Some(path) = std::env::var_os("ZOO_RESULTS") else {
             return;
         };
@@ -215,15 +249,35 @@ impl Drop for Turn {
     }
 }
 
+/// The history a case's database is seeded with: agents × executions per agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    pub agents: u32,
+    pub executions_per_agent: u32,
+}
+
+impl History {
+    /// What most cases need: 20 agents × 5 executions.
+    pub const SMALL: History = History {
+        agents: 20,
+        executions_per_agent: 5,
+    };
+}
+
 /// Run `case` (taking the zoo lock), with `during` started after dryad is ready and dropped
 /// when cicada has finished (e.g. CPU hogs).
 pub fn run_with<T>(case: &Case<'_>, during: impl FnOnce() -> T) -> Outcome {
+    run_seeded(case, History::SMALL, during)
+}
+
+/// [`run_with`] over a database seeded with `history`.
+pub fn run_seeded<T>(case: &Case<'_>, history: History, during: impl FnOnce() -> T) -> Outcome {
     let _turn = turn();
     let bins = zoo_bins();
     let scenario = std::fs::read_to_string(zoo_dir().join(case.scenario))
         .unwrap_or_else(|e| panic!("tests/load/zoo/{}: {e}", case.scenario));
     let scratch = Scratch::new(&format!("zoo-{}", case.name), &scenario);
-    scratch.seed(&bins);
+    scratch.seed_with(&bins, history.agents, history.executions_per_agent);
     let prefix: Vec<&str> = if case.boost_target {
         std::iter::once("setsid")
             .chain(case.dryad_prefix.iter().copied())
@@ -312,22 +366,10 @@ impl Drop for Hog {
     }
 }
 
-/// Whether `taskset` (util-linux) can run; with `CI` set its absence fails the test.
+/// Whether `taskset` (util-linux) can run; with `CI` set its absence fails the test
+/// ([`cicada_testkit::required`]).
 pub fn taskset_present(test: &str) -> bool {
-    let ok = Command::new("taskset")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test} needs `taskset` (util-linux), which CI installs"
-        );
-        eprintln!("SKIPPED {test}: `taskset` (util-linux) is not installed");
-    }
-    ok
+    cicada_testkit::required::taskset(test)
 }
 
 /// Assert the planted cause is the diagnosis: the first warning/critical finding (after a

@@ -35,9 +35,23 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// A fresh, empty database on the backend `DATABASE_URL` selects (SQLite if unset).
+    /// A fresh, empty database on the backend `DATABASE_URL` selects: a new database on the
+    /// PostgreSQL server a `postgres://` URL names, else (unset, or `sqlite:`) SQLite in a
+    /// temporary directory. Any other value fails the test rather than quietly testing SQLite
+    /// instead of the backend that was asked for; an unreachable server fails it too.
     pub async fn new() -> TestDb {
         match std::env::var("DATABASE_URL") {
+            Ok(other)
+                if !other.starts_with("postgres://")
+                    && !other.starts_with("postgresql://")
+                    && !other.starts_with("sqlite:") =>
+            {
+                panic!(
+                    "DATABASE_URL={other:?} names no backend the tests know: use \
+                     postgres://USER@HOST:PORT/DB (a new database is made per test) or unset it \
+                     (SQLite)"
+                )
+            }
             Ok(admin) if admin.starts_with("postgres") => {
                 let name = format!("dryad_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin)

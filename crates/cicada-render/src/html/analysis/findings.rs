@@ -28,6 +28,7 @@ fn kind_label(k: FindingKind) -> &'static str {
         FindingKind::NoBottleneck => "no bottleneck",
         FindingKind::TargetCpuBound => "target CPU-bound",
         FindingKind::DatabaseBound => "database-bound",
+        FindingKind::SlowQuery => "slow query",
         FindingKind::ConnectionPoolSaturated => "connection pool saturated",
         FindingKind::QueueGrowth => "queue growth",
         FindingKind::ErrorOnset => "error onset",
