@@ -272,6 +272,40 @@ pub fn run_with<T>(case: &Case<'_>, during: impl FnOnce() -> T) -> Outcome {
 
 /// [`run_with`] over a database seeded with `history`.
 pub fn run_seeded<T>(case: &Case<'_>, history: History, during: impl FnOnce() -> T) -> Outcome {
+    run_inner(case, history, None, during)
+}
+
+/// [`run`] with the scenario's `request_timeout` set to `factor` × one uncontended login on this
+/// dryad, measured just before (a 3 s run of one user logging in): a queue of logins then
+/// times out past about `factor` users waiting, however fast this machine hashes passwords.
+pub fn run_login_calibrated(case: &Case<'_>, factor: f64) -> Outcome {
+    run_inner(case, History::SMALL, Some(factor), || ())
+}
+
+/// One user logging in for 3 s against `dryad`: the median login, in ms.
+fn uncontended_login_ms(bins: &Bins, scratch: &Scratch, dryad: &Dryad) -> f64 {
+    let logins = std::fs::read_to_string(zoo_dir().join("logins.toml")).unwrap();
+    std::fs::write(scratch.path("scenario.toml"), logins).unwrap();
+    let out = cicada_run(bins, scratch, &["-H", &dryad.base, "--quiet"])
+        .args(["-u", "1", "-r", "1", "-t", "3s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = scratch.report();
+    let login = report
+        .requests
+        .iter()
+        .find(|r| r.name == "/api/v1/auth/login")
+        .expect("the calibration logged in");
+    login.percentiles.p50
+}
+
+fn run_inner<T>(
+    case: &Case<'_>,
+    history: History,
+    timeout_factor: Option<f64>,
+    during: impl FnOnce() -> T,
+) -> Outcome {
     let _turn = turn();
     let bins = zoo_bins();
     let scenario = std::fs::read_to_string(zoo_dir().join(case.scenario))
@@ -293,6 +327,16 @@ pub fn run_seeded<T>(case: &Case<'_>, history: History, during: impl FnOnce() ->
             "zoo {}: dryad not boosted (autogroup nice -19): {e}",
             case.name
         );
+    }
+    if let Some(factor) = timeout_factor {
+        let login_ms = uncontended_login_ms(&bins, &scratch, &dryad);
+        let timeout_ms = (login_ms * factor).max(100.0).round();
+        eprintln!(
+            "zoo {}: one login takes {login_ms:.1} ms; request_timeout = {timeout_ms} ms",
+            case.name
+        );
+        let calibrated = set_request_timeout(&scenario, timeout_ms);
+        std::fs::write(scratch.path("scenario.toml"), calibrated).unwrap();
     }
     let pid = dryad.pid().to_string();
     let metrics = format!("{}/metrics", dryad.base);
@@ -329,6 +373,24 @@ pub fn run_seeded<T>(case: &Case<'_>, history: History, during: impl FnOnce() ->
     outcome.record(case.name);
     scratch.assert_nothing_left();
     outcome
+}
+
+/// `scenario` with its `[defaults]` `request_timeout = "..."` line set to `ms`.
+fn set_request_timeout(scenario: &str, ms: f64) -> String {
+    let mut found = false;
+    let lines: Vec<String> = scenario
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("request_timeout") {
+                found = true;
+                format!("request_timeout = \"{ms}ms\"")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert!(found, "the calibrated scenario sets request_timeout");
+    lines.join("\n") + "\n"
 }
 
 pub fn run(case: &Case<'_>) -> Outcome {
