@@ -17,8 +17,14 @@ use crate::cli::RunArgs;
 use crate::exit;
 
 pub async fn run_web(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
-    // The command line must make a valid run: it is the form's default and --autostart's run.
-    if let Err(e) = prepare(&options, workers) {
+    // The scenario and flags must be valid; a load plan and host may come from the form
+    // later, except with --autostart, which runs the command line's settings at once.
+    let checked = if args.web.autostart {
+        prepare(&options, workers).map(drop)
+    } else {
+        cicada::launch::check(&options).map(drop)
+    };
+    if let Err(e) = checked {
         eprintln!("error: {e}");
         return exit::BAD_INPUT;
     }
