@@ -85,6 +85,12 @@ async fn start_watch_steer_stop_and_download_in_a_browser() {
             WAIT,
             "the request table and charts",
         );
+        assert!(
+            page.eval("document.querySelectorAll('#report svg.chart rect[data-v] title').length > 0")
+                .as_bool()
+                .unwrap(),
+            "charts carry their values on hover"
+        );
         page.click("#report table.requests thead th:nth-child(3)");
         assert_eq!(
             page.eval("document.querySelector('#report table.requests thead th:nth-child(3)').dataset.sort"),
