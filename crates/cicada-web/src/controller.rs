@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::driver::{Driver, Steer};
 use crate::form::{self, FormError, ScenarioInfo, StartRequest};
+use crate::resources::{LiveResources, ResourcesNow};
 
 /// Where the server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -87,6 +88,7 @@ struct Inner {
     starting: tokio::sync::Mutex<()>,
     changed: watch::Sender<(RunState, u64)>,
     on_finished: OnFinished,
+    resources: LiveResources,
 }
 
 impl std::fmt::Debug for Controller {
@@ -133,8 +135,28 @@ impl Controller {
                 starting: tokio::sync::Mutex::new(()),
                 changed,
                 on_finished,
+                resources: LiveResources::new(None),
             }),
         }
+    }
+
+    /// Also sample this process as the target's CPU and RSS on the live view (a managed
+    /// target's PID, or `--target-pid`).
+    pub fn with_target_pid(self, pid: Option<u32>) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.resources = LiveResources::new(pid);
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
+    /// The generator's and the target's CPU and RSS now.
+    pub fn resources(&self) -> ResourcesNow {
+        self.inner.resources.now()
     }
 
     fn current(&self) -> std::sync::MutexGuard<'_, Current> {

@@ -42,6 +42,7 @@ pub mod form;
 pub mod live;
 pub mod openapi;
 mod page;
+pub mod resources;
 pub mod server;
 
 pub use controller::{ControlError, Controller, RunState};

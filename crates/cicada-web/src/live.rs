@@ -8,12 +8,13 @@
 use std::fmt::Write as _;
 
 use cicada_render::escape;
-use cicada_render::format::{fmt_count, fmt_ms, fmt_rate};
+use cicada_render::format::{fmt_bytes, fmt_count, fmt_ms, fmt_num, fmt_rate};
 use cicada_report::RunReport;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::controller::{Controller, RunState};
+use crate::resources::ResourcesNow;
 
 /// The run right now (`GET /api/snapshot`, and each event of `GET /api/stream`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -43,6 +44,8 @@ pub struct LiveSnapshot {
     pub thresholds: Vec<ThresholdNow>,
     /// One row per request (Locust's columns).
     pub requests: Vec<RequestNow>,
+    /// The generator's and the target's CPU and RSS now.
+    pub resources: ResourcesNow,
     /// The page's markup of this snapshot (only when asked for, `?html=true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<LiveHtml>,
@@ -118,6 +121,7 @@ pub fn snapshot(controller: &Controller, html: bool) -> LiveSnapshot {
         passed: None,
         thresholds: Vec::new(),
         requests: Vec::new(),
+        resources: controller.resources(),
         html: None,
     };
     if let Some(r) = &report {
@@ -197,7 +201,19 @@ pub fn headline_html(s: &LiveSnapshot) -> String {
             failed > 0,
         )
     };
-    let cards: [(&str, &str, String, String, bool); 7] = [
+    let cpu_rss = |cpu: Option<f64>, rss: Option<u64>| match (cpu, rss) {
+        (Some(c), Some(r)) => (
+            format!("{} %", fmt_num(c)),
+            format!("{} RSS", fmt_bytes(r as f64)),
+        ),
+        _ => ("–".to_owned(), "not tracked".to_owned()),
+    };
+    let generator = cpu_rss(
+        s.resources.generator_cpu_pct,
+        s.resources.generator_rss_bytes,
+    );
+    let target = cpu_rss(s.resources.target_cpu_pct, s.resources.target_rss_bytes);
+    let cards: [(&str, &str, String, String, bool); 9] = [
         (
             "users",
             users_label,
@@ -229,6 +245,14 @@ pub fn headline_html(s: &LiveSnapshot) -> String {
             thresholds.1,
             thresholds.2,
         ),
+        (
+            "generator",
+            "Generator CPU",
+            generator.0,
+            generator.1,
+            false,
+        ),
+        ("target", "Target CPU", target.0, target.1, false),
     ];
     let mut h = String::from("<div class=\"cards\">");
     for (key, label, value, extra, bad) in cards {

@@ -33,6 +33,7 @@ use crate::{api, controller, form, live};
         live::ThresholdNow,
         live::RequestNow,
         live::LiveHtml,
+        crate::resources::ResourcesNow,
         api::InfoResponse,
         api::StateResponse,
         api::UsersRequest,

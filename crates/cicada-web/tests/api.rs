@@ -111,6 +111,8 @@ async fn curl_drives_a_whole_test() {
         .await
         .json();
     assert!(snap["rps"].as_f64().unwrap() > 0.0);
+    assert!(snap["resources"]["generator_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(snap["resources"]["target_cpu_pct"].as_f64().is_some());
     assert!(
         snap["html"]["report"]
             .as_str()

@@ -79,6 +79,11 @@ async fn start_watch_steer_stop_and_download_in_a_browser() {
             WAIT,
             "six users in the headline",
         );
+        page.wait_until(
+            "/ %$/.test(document.querySelector('[data-key=generator] .value').textContent) && /RSS/.test(document.querySelector('[data-key=target] .extra').textContent)",
+            WAIT,
+            "the generator's and the target's CPU and RSS",
+        );
         // The request table, the charts, and sorting by a column.
         page.wait_until(
             "document.querySelector('#report table.requests tbody tr') && document.querySelectorAll('#report svg.chart').length",

@@ -83,7 +83,9 @@ pub async fn run_web(args: RunArgs, options: LaunchOptions, workers: usize) -> i
         })
     };
     let driver = Arc::new(LocalDriver::new(Arc::clone(&session)));
-    let controller = Controller::new(driver, options, scenario, workers, on_finished);
+    let target_pid = session.target_pid().or(args.analysis.target_pid);
+    let controller = Controller::new(driver, options, scenario, workers, on_finished)
+        .with_target_pid(target_pid);
     match listener.local_addr() {
         Ok(addr) => eprintln!(
             "cicada: web UI on http://{addr}/ ({}) — Ctrl-C quits",

@@ -113,7 +113,9 @@ pub async fn start_web(scenario: &std::path::Path, options: WebOptions) -> Web {
     .await
     .unwrap();
     let driver = Arc::new(LocalDriver::new(Arc::new(session)));
-    let controller = Controller::new(driver, base, loaded, 2, Box::new(|_| 0));
+    // The counting server runs in this process: it is the target whose CPU/RSS is shown.
+    let controller = Controller::new(driver, base, loaded, 2, Box::new(|_| 0))
+        .with_target_pid(Some(std::process::id()));
     let (listener, auth) = bind(&options).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
