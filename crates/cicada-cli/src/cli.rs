@@ -108,9 +108,40 @@ pub struct RunArgs {
     /// users than that need several.
     #[arg(long, value_name = "IPS")]
     pub local_ips: Option<String>,
-    /// Accepted for Locust compatibility; cicada always runs headless.
+    /// Accepted for Locust compatibility; headless is the default without --web.
     #[arg(long, hide = true)]
     pub headless: bool,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// `cicada run --web`: the live web UI and control API (Locust's flag names).
+#[derive(Debug, Args, Clone)]
+pub struct WebArgs {
+    /// Serve the web UI and control API and wait for a start from the page (or the API);
+    /// every other flag pre-fills the form.
+    #[arg(long)]
+    pub web: bool,
+    /// Address the web UI listens on; a non-loopback one requires --web-auth-token.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1", requires = "web")]
+    pub web_host: String,
+    /// Port of the web UI (0: a free one, printed at start).
+    #[arg(long, value_name = "PORT", default_value_t = 8089, requires = "web")]
+    pub web_port: u16,
+    /// Token every request must carry (Bearer, or the Basic password a browser asks for).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CICADA_WEB_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub web_auth_token: Option<String>,
+    /// Start a run at once with the command line's settings (Locust's flag).
+    #[arg(long, requires = "web")]
+    pub autostart: bool,
+    /// Quit this many seconds after a run ends (unless a new one started meanwhile).
+    #[arg(long, value_name = "SECONDS", requires = "web")]
+    pub autoquit: Option<u64>,
 }
 
 /// `cicada check`.

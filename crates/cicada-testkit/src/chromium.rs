@@ -275,3 +275,139 @@ pub const CHART_PROBE: &str = r#"JSON.stringify({
   innerWidth: window.innerWidth,
   sections: [...document.querySelectorAll('main > section')].map(s => s.id),
 })"#;
+
+/// A live page in headless Chromium, driven over the DevTools protocol: navigate, evaluate
+/// JavaScript, click and type as a user does (real input events), wait for a condition,
+/// take a screenshot. The browser is stopped when the page is dropped.
+pub struct Page {
+    cdp: Cdp,
+    _browser: Browser,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page").finish_non_exhaustive()
+    }
+}
+
+impl Page {
+    /// Start Chromium and open `url` in a `width`×`height` window; returns once it loaded.
+    pub fn open(chromium: &Path, url: &str, width: u32, height: u32) -> Page {
+        let (browser, ws_url) = launch(chromium);
+        let (ws, _) = tungstenite::connect(ws_url.as_str()).expect("connect to DevTools");
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        }
+        let mut cdp = Cdp {
+            ws,
+            next_id: 0,
+            session: None,
+            events: Vec::new(),
+        };
+        let target = cdp.call("Target.createTarget", json!({"url": "about:blank"}));
+        let attached = cdp.call(
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        cdp.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+        for domain in ["Page", "Runtime", "Network"] {
+            cdp.call(&format!("{domain}.enable"), json!({}));
+        }
+        cdp.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        cdp.events.clear();
+        cdp.call("Page.navigate", json!({"url": url}));
+        cdp.wait_event("Page.loadEventFired", Duration::from_secs(60));
+        Page {
+            cdp,
+            _browser: browser,
+        }
+    }
+
+    /// Evaluate `expression` in the page (promises are awaited) and return its value.
+    /// Panics on an exception, with its text.
+    pub fn eval(&mut self, expression: &str) -> Value {
+        let r = self.cdp.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(
+            r.get("exceptionDetails").is_none(),
+            "{expression} threw: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Poll `expression` until it returns something truthy (not false, null, 0 or "");
+    /// returns that value, or panics with `what` after `timeout`.
+    pub fn wait_until(&mut self, expression: &str, timeout: Duration, what: &str) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.eval(expression);
+            let truthy = match &v {
+                Value::Null | Value::Bool(false) => false,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Click the centre of the element `selector` with real mouse events.
+    pub fn click(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let at = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ));
+        let (x, y) = match at.as_array() {
+            Some(xy) => (xy[0].as_f64().unwrap(), xy[1].as_f64().unwrap()),
+            None => panic!("no element {selector} to click"),
+        };
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.cdp.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+    }
+
+    /// Replace the text of the input `selector` by typing `text` into it (focus, select all,
+    /// insert text as a keyboard would).
+    pub fn type_into(&mut self, selector: &str, text: &str) {
+        self.click(selector);
+        let sel = serde_json::to_string(selector).unwrap();
+        self.eval(&format!("document.querySelector({sel}).select()"));
+        self.cdp.call("Input.insertText", json!({"text": text}));
+    }
+
+    /// A PNG screenshot of the viewport.
+    pub fn screenshot(&mut self) -> Vec<u8> {
+        let shot = self
+            .cdp
+            .call("Page.captureScreenshot", json!({"format": "png"}));
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap()
+    }
+
+    /// Requests the page made to other origins than `origin` (a self-contained page makes none).
+    pub fn foreign_requests(&self, origin: &str) -> Vec<String> {
+        self.cdp
+            .events
+            .iter()
+            .filter(|e| e["method"] == "Network.requestWillBeSent")
+            .filter_map(|e| e["params"]["request"]["url"].as_str())
+            .filter(|u| !u.starts_with(origin))
+            .map(str::to_owned)
+            .collect()
+    }
+}

@@ -32,6 +32,9 @@ pub fn run(args: RunArgs) -> i32 {
     options.insecure = args.insecure;
     options.exit_code_on_error = args.exit_code_on_error;
     options.local_ips = args.local_ips.clone();
+    if args.web.web {
+        return super::block_on(|workers| super::run_web::run_web(args, options, workers));
+    }
     super::block_on(|workers| run_async(args, options, workers))
 }
 
@@ -106,7 +109,8 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     }
 }
 
-fn finish(args: &RunArgs, report: &RunReport) -> i32 {
+/// Write every requested report, print the summary, and return the run's exit code.
+pub(super) fn finish(args: &RunArgs, report: &RunReport) -> i32 {
     let outputs = OutputOptions {
         json: args.json.clone(),
         html: args.html.clone(),
@@ -118,7 +122,12 @@ fn finish(args: &RunArgs, report: &RunReport) -> i32 {
         eprintln!("error: {e}");
     }
     print!("{}", summary::render(report, !args.quiet));
-    match judge(report, errors.is_empty()) {
+    outcome_code(judge(report, errors.is_empty()))
+}
+
+/// The exit code of an outcome.
+pub(super) fn outcome_code(outcome: Outcome) -> i32 {
+    match outcome {
         Outcome::Interrupted => exit::INTERRUPTED,
         Outcome::ReportsNotWritten => exit::INTERNAL,
         Outcome::Failed { code } => i32::from(code),

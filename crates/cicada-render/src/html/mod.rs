@@ -54,35 +54,7 @@ pub fn render_html(report: &RunReport) -> String {
 /// The report page with extra sections (e.g. resources, bottleneck findings) placed among the
 /// standard ones.
 pub fn render_html_with(report: &RunReport, extra: &[(Placement, Section)]) -> String {
-    let stripped;
-    let report = if several_user_types(report) {
-        report
-    } else {
-        stripped = without_user_types(report);
-        &stripped
-    };
-    let extra_at = |p: Placement| {
-        extra
-            .iter()
-            .filter(move |(at, _)| *at == p)
-            .map(|(_, s)| s.clone())
-    };
-    let analysis = analysis::sections(report);
-    let mut sections = analysis.top;
-    sections.extend([
-        summary::run_section(report),
-        tables::requests_section(report),
-        charts::timeline_section(report),
-        charts::distribution_section(report),
-    ]);
-    sections.extend(analysis.after_charts);
-    sections.extend(extra_at(Placement::AfterCharts));
-    sections.push(tables::failures_section(report));
-    sections.push(tables::thresholds_section(report));
-    if let Some(section) = tables::open_model_section(report) {
-        sections.push(section);
-    }
-    sections.extend(extra_at(Placement::End));
+    let sections = sections_with(report, extra);
 
     let title = format!("cicada report: {}", report.run.scenario);
     let mut page = String::with_capacity(256 * 1024);
@@ -125,6 +97,49 @@ pub fn render_html_with(report: &RunReport, extra: &[(Placement, Section)]) -> S
     );
     page
 }
+
+/// The page's sections in order, as [`render_html_with`] places them: the live web page
+/// renders the same sections of a partial report, so a number looks the same in both.
+pub fn sections_with(report: &RunReport, extra: &[(Placement, Section)]) -> Vec<Section> {
+    let stripped;
+    let report = if several_user_types(report) {
+        report
+    } else {
+        stripped = without_user_types(report);
+        &stripped
+    };
+    let extra_at = |p: Placement| {
+        extra
+            .iter()
+            .filter(move |(at, _)| *at == p)
+            .map(|(_, s)| s.clone())
+    };
+    let analysis = analysis::sections(report);
+    let mut sections = analysis.top;
+    sections.extend([
+        summary::run_section(report),
+        tables::requests_section(report),
+        charts::timeline_section(report),
+        charts::distribution_section(report),
+    ]);
+    sections.extend(analysis.after_charts);
+    sections.extend(extra_at(Placement::AfterCharts));
+    sections.push(tables::failures_section(report));
+    sections.push(tables::thresholds_section(report));
+    if let Some(section) = tables::open_model_section(report) {
+        sections.push(section);
+    }
+    sections.extend(extra_at(Placement::End));
+    sections
+}
+
+/// The page's header: title, what was run, and the verdict (so far, for a partial report).
+pub fn header(report: &RunReport) -> String {
+    summary::header(report)
+}
+
+/// The report page's stylesheet (the live web page includes it too).
+pub const STYLESHEET: &str = STYLE;
 
 /// True when the request rows belong to more than one user type (only then is the user type
 /// worth showing beside each name).

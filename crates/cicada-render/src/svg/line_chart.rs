@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::scale::{Scale, ScaleKind, elapsed_ticks, nice_upper};
 use crate::escape::escape;
-use crate::format::fmt_num;
+use crate::format::{fmt_ms, fmt_num};
 
 const WIDTH: f64 = 760.0;
 const PLOT_HEIGHT: f64 = 210.0;
@@ -163,6 +163,9 @@ impl LineChart {
                 draw_series(&mut svg, series, &xs, &ys);
             }
             svg.push_str("</g>");
+            if self.x.format == TickFormat::Elapsed {
+                self.draw_hover(&mut svg, &xs, top, plot_h);
+            }
         } else {
             let _ = write!(
                 svg,
@@ -174,6 +177,66 @@ impl LineChart {
         self.draw_legend(&mut svg);
         svg.push_str("</svg>");
         svg
+    }
+
+    /// Values on hover, without a script: one transparent column per second whose `<title>`
+    /// lists every series' value there (a browser shows it as a tooltip; the live page shows it
+    /// as it moves). Skipped past [`MAX_HOVER_COLUMNS`] seconds, where a column is under a pixel.
+    fn draw_hover(&self, svg: &mut String, xs: &Scale, top: f64, plot_h: f64) {
+        let mut at: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| finite(**p))
+            .map(|p| p.0)
+            .collect();
+        at.sort_by(f64::total_cmp);
+        at.dedup();
+        if at.is_empty() || at.len() > MAX_HOVER_COLUMNS {
+            return;
+        }
+        let by_x: Vec<std::collections::HashMap<u64, f64>> = self
+            .series
+            .iter()
+            .map(|s| {
+                s.points
+                    .iter()
+                    .filter(|p| finite(**p))
+                    .map(|p| (p.0.to_bits(), p.1))
+                    .collect()
+            })
+            .collect();
+        svg.push_str(r#"<g class="hover">"#);
+        for (i, &x) in at.iter().enumerate() {
+            let px = xs.px(x);
+            let left = if i == 0 {
+                px - 4.0
+            } else {
+                (xs.px(at[i - 1]) + px) / 2.0
+            };
+            let right = if i + 1 == at.len() {
+                px + 4.0
+            } else {
+                (px + xs.px(at[i + 1])) / 2.0
+            };
+            let mut text = tick_label(x, self.x.format);
+            for (series, values) in self.series.iter().zip(&by_x) {
+                if let Some(v) = values.get(&x.to_bits()) {
+                    let value = match self.y.format {
+                        TickFormat::Millis => fmt_ms(*v),
+                        _ => fmt_num(*v),
+                    };
+                    let _ = write!(text, "\n{}: {value}", series.label);
+                }
+            }
+            let _ = write!(
+                svg,
+                r#"<rect data-v="" x="{left:.1}" y="{top:.1}" width="{:.1}" height="{plot_h:.1}" fill="transparent"><title>{}</title></rect>"#,
+                (right - left).max(0.5),
+                escape(&text)
+            );
+        }
+        svg.push_str("</g>");
     }
 
     fn domain(&self, axis: &Axis, get: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
@@ -339,6 +402,9 @@ fn draw_bands(svg: &mut String, bands: &[Band], xs: &Scale, top: f64, plot_h: f6
     }
 }
 
+/// Most seconds a chart gets hover columns for (past this a column is narrower than a pixel).
+const MAX_HOVER_COLUMNS: usize = 1800;
+
 fn finite(p: (f64, f64)) -> bool {
     p.0.is_finite() && p.1.is_finite()
 }
@@ -495,6 +561,25 @@ mod tests {
             y: Axis::linear("RPS", TickFormat::Number),
             series,
         }
+    }
+
+    #[test]
+    fn every_second_has_its_values_on_hover() {
+        let svg = chart(vec![
+            Series::new("RPS", "#000", vec![(1.0, 12.0), (2.0, 15.5)]),
+            Series::new("Fails", "#f00", vec![(2.0, 1.0)]),
+        ])
+        .render();
+        assert_eq!(
+            svg.matches("<rect data-v=").count(),
+            2,
+            "one column a second"
+        );
+        assert!(svg.contains("<title>0:01\nRPS: 12</title>"), "{svg}");
+        assert!(
+            svg.contains("<title>0:02\nRPS: 15.5\nFails: 1</title>"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -350,6 +350,16 @@ impl RunControl {
         true
     }
 
+    /// Reset the statistics (Locust's "reset stats"): the report from now on holds only what
+    /// completes after this call. Users, plan and thresholds are unchanged.
+    pub fn reset_stats(&self) {
+        self.shared
+            .collector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset(&self.shared.shards);
+    }
+
     /// The run so far (statistics up to the last whole second), as a partial report.
     pub fn snapshot(&self) -> RunReport {
         self.shared.snapshot(false)

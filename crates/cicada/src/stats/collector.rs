@@ -175,6 +175,15 @@ impl Collector {
         self.scratch.lag = Default::default();
     }
 
+    /// Forget everything collected so far (Locust's "reset statistics"): totals, failures,
+    /// the timeline, and whatever the shards hold that was not collected yet. The run goes on.
+    pub fn reset(&mut self, shards: &Shards) {
+        for shard in shards.iter() {
+            shard.drain_into(&mut self.scratch);
+        }
+        *self = Self::new(self.totals.len());
+    }
+
     pub fn total_requests(&self) -> u64 {
         self.total_requests
     }
@@ -304,5 +313,31 @@ mod tests {
         assert_eq!(c.timeline.len(), 4);
         assert_eq!(c.timeline[3].elapsed_s, 4);
         assert_eq!(c.timeline[3].requests, 1);
+    }
+
+    #[test]
+    fn reset_forgets_collected_and_pending_data() {
+        let rows = rows();
+        let shards = Shards::new(2, rows.len());
+        let mut c = Collector::new(rows.len());
+        let sample = Sample {
+            total_us: 1000,
+            ttfb_us: 500,
+            connect_us: None,
+            bytes: 10,
+            server: None,
+        };
+        let fail = Some((cicada_report::model::FailureKind::Status, "HTTP 500"));
+        shards.for_user(0).record(0, &sample, fail);
+        c.collect(&shards, &rows, cx(1000, 1000, false), false);
+        // Recorded but not collected yet: reset drops it too.
+        shards.for_user(1).record(1, &sample, None);
+        c.reset(&shards);
+        assert_eq!((c.total_requests(), c.total_failures()), (0, 0));
+        assert!(c.timeline().is_empty() && c.failures.is_empty());
+        shards.for_user(0).record(1, &sample, None);
+        c.collect(&shards, &rows, cx(2000, 1000, false), false);
+        assert_eq!(c.total_requests(), 1);
+        assert_eq!(c.totals[0].requests + c.totals[1].requests, 1);
     }
 }
