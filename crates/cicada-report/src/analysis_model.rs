@@ -98,6 +98,47 @@ pub struct ProcessSeries {
     pub restarts: Vec<ProcessRestart>,
 }
 
+impl ProcessSeries {
+    /// Mean and peak CPU over the samples, as % of the cores the process may use.
+    pub fn cpu_mean_peak(&self) -> Option<(f64, f64)> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let n = self.samples.len() as f64;
+        let mean = self
+            .samples
+            .iter()
+            .map(|s| s.cpu_available_pct)
+            .sum::<f64>()
+            / n;
+        let peak = self
+            .samples
+            .iter()
+            .map(|s| s.cpu_available_pct)
+            .fold(0.0f64, f64::max);
+        Some((mean, peak))
+    }
+
+    /// `1 core allowed (affinity 0) — used 98 % of it at peak, 71 % on average`: the CPU limit
+    /// and how much of it the process used (the terminal summary and the HTML report say it
+    /// alike).
+    pub fn cpu_limit_line(&self) -> String {
+        let limit = match &self.cpu_limit {
+            Some(l) => l.describe(),
+            None => {
+                let s = format!("{:.2}", self.cores_available);
+                format!("{} cores", s.trim_end_matches('0').trim_end_matches('.'))
+            }
+        };
+        match self.cpu_mean_peak() {
+            Some((mean, peak)) => {
+                format!("{limit} — used {peak:.0} % of it at peak, {mean:.0} % on average")
+            }
+            None => format!("{limit} — not sampled"),
+        }
+    }
+}
+
 /// The CPU a process may use, and what sets it: the smaller of its CPU affinity and its cgroup's
 /// CPU quota (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), else the
 /// machine's CPUs.
