@@ -186,11 +186,12 @@ pub fn target_restarted(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Opt
         String::new()
     };
     let summary = format!(
-        "The target went down during the run: {}{more}. {failed} requests failed around it \
+        "The target went down during the run: {}{more}. {failed} requests failed around {} \
          ({connection_errors} connection errors in the whole run). The numbers before and \
          after are of different processes (cold caches, new connection pools, lost in-flight \
          work), so read every other finding with that in mind.",
-        whats.join("; ")
+        whats.join("; "),
+        if n == 1 { "it" } else { "them" }
     );
     let mut evidence = vec![
         ev("restarts", n as f64, "restarts", Some(window)),
