@@ -306,11 +306,10 @@ fn zoo_target_short_of_cpu_under_a_wrapper_names_the_cpu_limit() {
     if !taskset_present("zoo_target_short_of_cpu_under_a_wrapper_names_the_cpu_limit") {
         return;
     }
-    // `sh -c '…; true'` does not exec dryad: only the tree shows its CPU. `setsid --wait`
-    // gives it a session (autogroup) of its own to boost.
+    // `sh -c '…; true'` does not exec dryad: only the tree shows its CPU.
     let cmd = |dryad: &str, serve: &str| {
         format!(
-            "taskset -c 0 setsid --wait sh -c {}",
+            "taskset -c 0 sh -c {}",
             sh_quote(&format!(
                 "{dryad} {serve} --fault cpu:route=/health,ms=20; true"
             ))
@@ -331,6 +330,12 @@ fn zoo_target_short_of_cpu_under_a_wrapper_names_the_cpu_limit() {
         .and_then(|a| a.resources.as_ref())
         .and_then(|r| r.target.as_ref())
         .expect("the target was sampled");
+    let cpu: Vec<String> = target
+        .samples
+        .iter()
+        .map(|s| format!("{:.0}", s.cpu_available_pct))
+        .collect();
+    eprintln!("target CPU (% of its limit) per second: {}", cpu.join(" "));
     assert!(target.tree, "a managed target is sampled as its tree");
     let limit = target.cpu_limit.as_ref().expect("the CPU limit was read");
     assert_eq!(limit.describe(), "1 core allowed (affinity 0)");

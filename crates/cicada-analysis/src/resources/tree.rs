@@ -41,6 +41,8 @@ struct Member {
     own: u64,
     children: u64,
     seen: u32,
+    /// Whether it used CPU since it was first seen (a wrapper that only waits does not).
+    active: bool,
 }
 
 impl Member {
@@ -179,7 +181,8 @@ impl TreeSampler {
         self.root
     }
 
-    /// The CPU limit of the tree, as last read (re-read whenever a member joins).
+    /// The CPU limit of the tree, as last read: of the members that used CPU (re-read whenever
+    /// that set changes), else of every member.
     pub fn cpu_limit(&self) -> &CpuLimit {
         &self.limit
     }
@@ -196,8 +199,25 @@ impl TreeSampler {
         std::mem::take(&mut self.restarts)
     }
 
+    /// The members whose CPU limit is the tree's: those that used CPU since they were first
+    /// seen (a wrapper shell that only waits for its child does not, and its wider affinity
+    /// would hide the child's limit), else all of them.
+    fn limit_pids(&self) -> Vec<u32> {
+        let mut active: Vec<u32> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.active)
+            .map(|(&p, _)| p)
+            .collect();
+        if active.is_empty() {
+            return self.member_pids();
+        }
+        active.sort_unstable();
+        active
+    }
+
     fn read_limit(&self) -> Result<CpuLimit, ResourceError> {
-        cpu_limit(&self.proc_root, &self.member_pids())
+        cpu_limit(&self.proc_root, &self.limit_pids())
     }
 
     /// The root's stat and the tree's members (the root included).
@@ -245,18 +265,18 @@ impl TreeSampler {
         for s in now {
             let (own, children) = (s.cpu_ticks(), s.children_cpu_ticks());
             let prev = self.members.get(&s.pid).filter(|m| same(m, s));
-            let seen = match prev {
+            let (seen, active) = match prev {
                 Some(m) => {
                     let reaped = gone_by_parent.get(&s.pid).copied().unwrap_or(0);
                     delta += own.saturating_sub(m.own)
                         + children.saturating_sub(m.children).saturating_sub(reaped);
-                    m.seen + 1
+                    (m.seen + 1, m.active || own > m.own)
                 }
                 None => {
                     if !first {
                         delta += own + children;
                     }
-                    1
+                    (1, !first && own > 0)
                 }
             };
             let appeared = prev.is_none_or(|m| m.comm != s.comm);
@@ -282,6 +302,7 @@ impl TreeSampler {
                     own,
                     children,
                     seen,
+                    active,
                 },
             );
         }
@@ -302,9 +323,9 @@ impl TreeSampler {
         elapsed_s: f64,
     ) -> Result<ProcessSample, ResourceError> {
         let (root, members) = self.read_tree(false)?;
-        let before: Vec<u32> = self.member_pids();
+        let before = self.limit_pids();
         let ticks = self.absorb(&root, &members, elapsed_s, false);
-        if self.member_pids() != before {
+        if self.limit_pids() != before {
             // Best effort: a member may be gone again already.
             if let Ok(limit) = self.read_limit() {
                 self.limit = limit;
@@ -405,12 +426,31 @@ mod tests {
         // A worker on CPU 1 starts and uses 50 ticks before the next sample.
         root.process(103, 100, 100, "worker", "1", "0::/\n");
         root.update(103, |p| p.utime = 50);
+        root.update(101, |p| p.utime += 10);
         let x = tick(&mut s, t0, 1);
-        assert!((x.cpu_core_pct - 50.0).abs() < 1e-9, "{x:?}");
-        // The tree may now use CPUs 0 and 1.
+        assert!((x.cpu_core_pct - 60.0).abs() < 1e-9, "{x:?}");
+        // Both working members together may use CPUs 0 and 1.
         assert_eq!(s.cpu_limit().cores, 2.0);
         assert_eq!(s.cpu_limit().affinity.as_deref(), Some("0-1"));
-        assert!((x.cpu_available_pct - 25.0).abs() < 1e-9, "{x:?}");
+        assert!((x.cpu_available_pct - 30.0).abs() < 1e-9, "{x:?}");
+    }
+
+    #[test]
+    fn the_limit_is_the_working_members_not_the_waiting_wrappers() {
+        let root = FakeRoot::new(2);
+        // `sh -c 'taskset -c 0 dryad'`: the shell may use both CPUs, dryad only CPU 0.
+        root.process(100, 1, 100, "sh", "0-1", "0::/\n");
+        root.process(101, 100, 100, "dryad", "0", "0::/\n");
+        let (mut s, t0) = sampler(&root, 100);
+        assert_eq!(
+            s.cpu_limit().cores,
+            2.0,
+            "nothing has worked yet: every member"
+        );
+        root.update(101, |p| p.utime += 95);
+        let x = tick(&mut s, t0, 1);
+        assert_eq!(s.cpu_limit().describe(), "1 core allowed (affinity 0)");
+        assert!((x.cpu_available_pct - 95.0).abs() < 1e-9, "{x:?}");
     }
 
     #[test]

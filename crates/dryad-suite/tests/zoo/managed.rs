@@ -20,10 +20,11 @@ pub struct ManagedCase<'a> {
     pub cicada_prefix: &'a [&'a str],
     /// `cicada run` flags: the load, its duration.
     pub cicada_args: &'a [&'a str],
-    /// Give the dryad processes nice -19 through their session's autogroup (the target
-    /// command must start dryad in a session of its own, `setsid --wait`), so that on a shared
-    /// machine it gets the CPU it may use. Needs root or CAP_SYS_NICE; without, the case runs
-    /// unboosted and says so.
+    /// Give dryad nice -19 through its session's autogroup, so that on a shared machine it
+    /// gets the CPU it may use. A managed target stays in cicada's session (its process group
+    /// is its own, its session is not: a `setsid` would put it out of reach of cicada's stop),
+    /// which is this test's, so the boost is undone when the case ends. Needs root or
+    /// CAP_SYS_NICE; without, the case runs unboosted and says so.
     pub boost_target: bool,
 }
 
@@ -70,9 +71,10 @@ pub fn run_managed(case: &ManagedCase<'_>) -> Outcome {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    if case.boost_target {
-        boost(&scratch, case.name);
-    }
+    let unboost = case
+        .boost_target
+        .then(|| boost(&scratch, case.name))
+        .flatten();
     let mut stdout = String::new();
     let mut stderr = String::new();
     child
@@ -88,6 +90,9 @@ pub fn run_managed(case: &ManagedCase<'_>) -> Outcome {
         .read_to_string(&mut stderr)
         .unwrap();
     let status = child.wait().unwrap();
+    if let Some((path, before)) = unboost {
+        let _ = std::fs::write(path, before);
+    }
     assert!(
         matches!(status.code(), Some(0..=3)),
         "cicada failed ({status:?}): {stdout}{stderr}\ntarget log:\n{}",
@@ -104,20 +109,29 @@ pub fn run_managed(case: &ManagedCase<'_>) -> Outcome {
     outcome
 }
 
-/// Once dryad is up, set its session's autogroup to nice -19.
-fn boost(scratch: &Scratch, name: &str) {
+/// Once dryad is up, set its session's autogroup to nice -19; returns the file and the nice
+/// value to put back.
+fn boost(scratch: &Scratch, name: &str) -> Option<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         for pid in scratch.processes() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "dryad" {
-                if let Err(e) = std::fs::write(format!("/proc/{pid}/autogroup"), "-19") {
+                let path = format!("/proc/{pid}/autogroup");
+                // "/autogroup-123 nice 0"
+                let before = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.split_whitespace().last().map(str::to_owned))
+                    .unwrap_or_else(|| "0".to_owned());
+                if let Err(e) = std::fs::write(&path, "-19") {
                     eprintln!("zoo {name}: dryad not boosted (autogroup nice -19): {e}");
+                    return None;
                 }
-                return;
+                return Some((format!("/proc/{}/autogroup", std::process::id()), before));
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("zoo {name}: dryad not seen, not boosted");
+    None
 }
