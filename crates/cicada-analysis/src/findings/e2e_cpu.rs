@@ -156,7 +156,7 @@ fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
 
     // Sample the target once a second while the load runs.
     let mut sampler = ResourceSampler::new(Some(TargetProcess {
-        pid: pid,
+        pid,
         tree: false,
     }))
     .unwrap();
