@@ -155,11 +155,7 @@ fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
     let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/work")).unwrap();
 
     // Sample the target once a second while the load runs.
-    let mut sampler = ResourceSampler::new(Some(TargetProcess {
-        pid,
-        tree: false,
-    }))
-    .unwrap();
+    let mut sampler = ResourceSampler::new(Some(TargetProcess { pid, tree: false })).unwrap();
     let total: u64 = STEPS.iter().map(|s| s.0).sum();
     let started = Instant::now();
     let sampling = std::thread::spawn(move || {
