@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cicada_analysis::prom::{MetricSelector, SeriesAccumulator, parse_text};
-use cicada_analysis::resources::ResourceSampler;
+use cicada_analysis::resources::{ResourceSampler, TargetProcess};
 use cicada_analysis::usl::{fit_usl, usl_throughput};
 
 fn exposition(n: u64) -> String {
@@ -61,7 +61,11 @@ fn main() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut sampler = ResourceSampler::new(Some(child.id())).unwrap();
+    let mut sampler = ResourceSampler::new(Some(TargetProcess {
+        pid: child.id(),
+        tree: false,
+    }))
+    .unwrap();
     std::thread::sleep(Duration::from_millis(10));
     time(
         "resource sampler tick (generator, target, system)",

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::http_get::HttpGetError;
 use crate::prom::{MetricSelector, Scraper, SeriesAccumulator};
-use crate::resources::{ResourceError, ResourceSampler};
+use crate::resources::{ResourceError, ResourceSampler, TargetProcess};
 use crate::scaling::{ProbeRecorder, ScalingProbe};
 
 /// What to collect.
@@ -36,6 +36,9 @@ use crate::scaling::{ProbeRecorder, ScalingProbe};
 pub struct MonitorConfig {
     /// Sample this process as the target (`--target-pid`, or the managed target's PID).
     pub target_pid: Option<u32>,
+    /// Sample the target's whole process tree, not just its PID (`--target-tree`; always for a
+    /// managed target, which runs under a shell).
+    pub target_tree: bool,
     /// Scrape this `/metrics` URL (`--scrape`).
     pub scrape_url: Option<String>,
     /// Which scraped metric families to keep.
@@ -54,6 +57,7 @@ impl Default for MonitorConfig {
     fn default() -> Self {
         Self {
             target_pid: None,
+            target_tree: false,
             scrape_url: None,
             scrape_selector: MetricSelector::all(),
             quantiles: vec![0.5, 0.95, 0.99],
@@ -141,7 +145,10 @@ impl Monitor {
         if config.interval.is_zero() {
             return Err(MonitorError::ZeroInterval);
         }
-        let resources = ResourceSampler::new(config.target_pid)?;
+        let resources = ResourceSampler::new(config.target_pid.map(|pid| TargetProcess {
+            pid,
+            tree: config.target_tree,
+        }))?;
         let scraper = config
             .scrape_url
             .as_deref()

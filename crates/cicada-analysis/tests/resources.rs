@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cicada_analysis::resources::{ProcessSampler, ResourceError, ResourceSampler};
+use cicada_analysis::resources::{ProcessSampler, ResourceError, ResourceSampler, TargetProcess};
 
 struct Reaped(Child);
 
@@ -72,7 +72,11 @@ fn a_killed_child_is_reported_gone() {
 #[test]
 fn the_run_sampler_records_generator_target_and_system_and_survives_the_target_exiting() {
     let mut child = spawn("sleep 20");
-    let mut sampler = ResourceSampler::new(Some(child.0.id())).unwrap();
+    let mut sampler = ResourceSampler::new(Some(TargetProcess {
+        pid: child.0.id(),
+        tree: false,
+    }))
+    .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert!(sampler.tick(1.0).is_empty());
     child.0.kill().unwrap();

@@ -1,4 +1,4 @@
-//! The analysis flags of `cicada run` (`--target-pid`, `--scrape`, `--scrape-metrics`,
+//! The analysis flags of `cicada run` (`--target-pid`, `--target-tree`, `--scrape`, `--scrape-metrics`,
 //! `--scaling-probe` and its limits), turned into `cicada_session::analysis::AnalysisOptions`;
 //! the session runs the monitor and attaches the analysis to the report.
 
@@ -16,6 +16,11 @@ pub struct AnalysisArgs {
     /// without it).
     #[arg(long, value_name = "PID")]
     pub target_pid: Option<u32>,
+    /// With --target-pid: track the process's whole tree (it and every descendant, CPU summed
+    /// including children that exited), for a target started through a wrapper (`sh -c`,
+    /// `npm start`, `cargo run`). A managed --target-cmd is always tracked as its tree.
+    #[arg(long, requires = "target_pid")]
+    pub target_tree: bool,
     /// Scrape the target's Prometheus metrics at URL once a second, e.g.
     /// http://127.0.0.1:8000/metrics.
     #[arg(long, value_name = "URL")]
@@ -88,6 +93,7 @@ impl AnalysisArgs {
     pub fn options(&self) -> AnalysisOptions {
         AnalysisOptions {
             target_pid: self.target_pid,
+            target_tree: self.target_tree,
             scrape: self.scrape.clone(),
             scrape_metrics: self.scrape_metrics.clone(),
             scaling_probe: self.scaling_probe.clone(),

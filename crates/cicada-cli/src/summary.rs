@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use cicada_report::RunReport;
-use cicada_report::analysis_model::{Finding, Severity};
+use cicada_report::analysis_model::{Finding, ProcessSeries, Severity};
 
 /// Width of the per-request table (it fits a 110-column terminal).
 pub const TABLE_WIDTH: usize = 110;
@@ -142,6 +142,9 @@ fn server_timing(out: &mut String, report: &RunReport) {
 /// The ranked findings (one line each, with evidence and window) and the scaling checks.
 fn analysis(out: &mut String, report: &RunReport) {
     let Some(a) = &report.analysis else { return };
+    if let Some(t) = a.resources.as_ref().and_then(|r| r.target.as_ref()) {
+        target_line(out, t);
+    }
     if !a.findings.is_empty() {
         let _ = writeln!(out, "\nFindings (most important first):");
         for (i, f) in a.findings.iter().enumerate() {
@@ -165,6 +168,28 @@ fn analysis(out: &mut String, report: &RunReport) {
                 c.reason
             );
         }
+    }
+}
+
+/// `Target (pid 4107, its process tree): 1 core allowed (affinity 0) — used 98 % of it at
+/// peak, 71 % on average`, and the restarts seen in its tree.
+fn target_line(out: &mut String, t: &ProcessSeries) {
+    let scope = if t.tree { ", its process tree" } else { "" };
+    let _ = writeln!(
+        out,
+        "\nTarget (pid {}{scope}): {}",
+        t.pid,
+        t.cpu_limit_line()
+    );
+    for r in &t.restarts {
+        let _ = writeln!(
+            out,
+            "  restarted: {} pid {} exited after {:.0} s, pid {} running at {:.0} s",
+            r.name, r.old_pid, r.exited_after_s, r.new_pid, r.restarted_at_s
+        );
+    }
+    if let Some(why) = &t.ended {
+        let _ = writeln!(out, "  sampling stopped: {why}");
     }
 }
 

@@ -227,3 +227,81 @@ async fn scaling_checks_pass_when_the_pool_follows_the_load_and_fail_when_it_nev
         }
     }
 }
+
+/// `--target-pid` of a wrapper shell whose child does the work: with `--target-tree` the
+/// child's CPU is the target's, the limit is reported, and the summary says both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_tree_samples_the_busy_child_of_a_wrapper() {
+    use std::os::unix::process::CommandExt as _;
+    let host = serve(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("load.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let json = dir.path().join("report.json");
+    // Bounded by `timeout` whatever happens; its group is killed at the end.
+    let mut wrapper = std::process::Command::new("timeout")
+        .args([
+            "30",
+            "sh",
+            "-c",
+            "sh -c 'i=0; while [ $i -lt 300000000 ]; do i=$((i+1)); done'; true",
+        ])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = wrapper.id().to_string();
+    let o = cicada(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "-H",
+        &host,
+        "-u",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        "3s",
+        "--target-pid",
+        &pid,
+        "--target-tree",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .await;
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .status();
+    let _ = wrapper.wait();
+    let t = text(&o);
+    let r = read_json(&json);
+    let target = &r["analysis"]["resources"]["target"];
+    assert_eq!(target["tree"], serde_json::Value::Bool(true), "{target}");
+    let cpu: Vec<f64> = target["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["cpu_core_pct"].as_f64().unwrap())
+        .collect();
+    // The wrapper only waits; its busy child gets a good share of a core even on a shared
+    // machine.
+    let peak = cpu.iter().copied().fold(0.0, f64::max);
+    assert!(peak > 10.0, "the child's CPU is the tree's: {cpu:?}");
+    assert!(
+        target["cpu_limit"]["cores"].as_f64().unwrap() > 0.0,
+        "{target}"
+    );
+    assert!(
+        t.contains(&format!("Target (pid {pid}, its process tree): ")),
+        "{t}"
+    );
+    // Without --target-pid the flag is refused before anything is sent.
+    let o = cicada(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "-H",
+        &host,
+        "--target-tree",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -64,6 +64,15 @@ fn every_analysis_section_in_its_place() {
     assert!(at("<div class=\"cards\">") < at("<section id=\"findings\">"));
     assert!(at("<div class=\"gen-health\"") < at("<div class=\"cards\">"));
     assert_eq!(charts(section(&page, "resources")), 3);
+    // The target's CPU limit and how much of it it used, and how it was sampled.
+    let resources = section(&page, "resources");
+    assert!(
+        resources
+            .contains("<strong>Target CPU limit:</strong> 2 cores (the whole machine) — used "),
+        "{resources}"
+    );
+    assert!(resources.contains("its whole process tree"), "{resources}");
+    assert!(resources.contains("2 (machine)"), "{resources}");
     assert_eq!(charts(section(&page, "target-metrics")), 8);
     assert_eq!(charts(section(&page, "capacity")), 2);
     assert_eq!(

@@ -84,6 +84,130 @@ pub struct ProcessSeries {
     /// Set when the process disappeared during the run (exit, crash): when, and why sampling stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
+    /// `true` when the samples are of the process's whole tree (it and every descendant,
+    /// CPU summed including children that exited, RSS summed); `false` for the one PID.
+    #[serde(default)]
+    pub tree: bool,
+    /// What limits the cores the process may use (affinity, cgroup quota), when it was read.
+    /// `cores_available` is its `cores`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<CpuLimit>,
+    /// Processes of the tree that exited and came back (a new process of the same name) during
+    /// the run: a supervisor or a shell loop restarting the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<ProcessRestart>,
+}
+
+impl ProcessSeries {
+    /// Mean and peak CPU over the samples, as % of the cores the process may use.
+    pub fn cpu_mean_peak(&self) -> Option<(f64, f64)> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let n = self.samples.len() as f64;
+        let mean = self
+            .samples
+            .iter()
+            .map(|s| s.cpu_available_pct)
+            .sum::<f64>()
+            / n;
+        let peak = self
+            .samples
+            .iter()
+            .map(|s| s.cpu_available_pct)
+            .fold(0.0f64, f64::max);
+        Some((mean, peak))
+    }
+
+    /// `1 core allowed (affinity 0) — used 98 % of it at peak, 71 % on average`: the CPU limit
+    /// and how much of it the process used (the terminal summary and the HTML report say it
+    /// alike).
+    pub fn cpu_limit_line(&self) -> String {
+        let limit = match &self.cpu_limit {
+            Some(l) => l.describe(),
+            None => {
+                let s = format!("{:.2}", self.cores_available);
+                format!("{} cores", s.trim_end_matches('0').trim_end_matches('.'))
+            }
+        };
+        match self.cpu_mean_peak() {
+            Some((mean, peak)) => {
+                format!("{limit} — used {peak:.0} % of it at peak, {mean:.0} % on average")
+            }
+            None => format!("{limit} — not sampled"),
+        }
+    }
+}
+
+/// The CPU a process may use, and what sets it: the smaller of its CPU affinity and its cgroup's
+/// CPU quota (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), else the
+/// machine's CPUs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CpuLimit {
+    /// Cores the process may use (the smaller limit).
+    pub cores: f64,
+    /// Which limit that is.
+    pub source: CpuLimitSource,
+    /// CPUs online on the machine.
+    pub machine_cpus: u32,
+    /// The CPUs the affinity mask allows, as the kernel lists them (`0`, `0-3,6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<String>,
+    /// How many CPUs the affinity mask allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity_cpus: Option<u32>,
+    /// The cgroup CPU quota in cores (quota / period), when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_quota_cores: Option<f64>,
+    /// The cgroup file the quota was read from (e.g. `/sys/fs/cgroup/app.slice/cpu.max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_file: Option<String>,
+}
+
+/// Which limit sets [`CpuLimit::cores`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuLimitSource {
+    /// Nothing smaller than the machine: every online CPU.
+    Machine,
+    /// The CPU affinity mask (`taskset`, `cpuset`).
+    Affinity,
+    /// The cgroup's CPU quota (`docker --cpus`, Kubernetes `limits.cpu`, systemd `CPUQuota`).
+    CgroupQuota,
+}
+
+impl CpuLimit {
+    /// `1 core allowed (affinity 0)`, `1.5 cores allowed (cgroup quota)`, `2 cores (the whole
+    /// machine)`.
+    pub fn describe(&self) -> String {
+        let cores = if (self.cores - 1.0).abs() < 1e-9 {
+            "1 core".to_owned()
+        } else {
+            let s = format!("{:.2}", self.cores);
+            format!("{} cores", s.trim_end_matches('0').trim_end_matches('.'))
+        };
+        match self.source {
+            CpuLimitSource::Machine => format!("{cores} (the whole machine)"),
+            CpuLimitSource::Affinity => format!(
+                "{cores} allowed (affinity {})",
+                self.affinity.as_deref().unwrap_or("?")
+            ),
+            CpuLimitSource::CgroupQuota => format!("{cores} allowed (cgroup CPU quota)"),
+        }
+    }
+}
+
+/// A process of a sampled tree that exited and was replaced by a new one of the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProcessRestart {
+    /// Seconds since the start of traffic of the last sample that saw the old process.
+    pub exited_after_s: f64,
+    /// Seconds since the start of traffic of the first sample that saw the new one.
+    pub restarted_at_s: f64,
+    /// The process name (`comm`).
+    pub name: String,
+    pub old_pid: u32,
+    pub new_pid: u32,
 }
 
 /// One sample of a process.

@@ -21,6 +21,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 pub struct AnalysisOptions {
     /// Track this process's CPU and RSS as the target's (a managed target is tracked without it).
     pub target_pid: Option<u32>,
+    /// Track `target_pid`'s whole process tree, not just the PID.
+    pub target_tree: bool,
     /// Scrape the target's Prometheus metrics at this URL once a second.
     pub scrape: Option<String>,
     /// Keep only scraped metrics whose name matches one of these patterns (empty: all).
@@ -42,7 +44,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Validate the options; `managed_pid` is the PID of a target started by the session.
+    /// Validate the options; `managed_pid` is the PID of a target started by the session. A
+    /// managed target runs under `sh -c` in a process group of its own, so it is always
+    /// tracked as its whole tree; `--target-pid` is when `target_tree` says so.
     pub fn new(options: &AnalysisOptions, managed_pid: Option<u32>) -> Result<Self, String> {
         let scrape_selector = if options.scrape_metrics.is_empty() {
             MetricSelector::all()
@@ -59,6 +63,11 @@ impl Plan {
         Ok(Self {
             config: MonitorConfig {
                 target_pid: options.target_pid.or(managed_pid),
+                target_tree: if options.target_pid.is_some() {
+                    options.target_tree
+                } else {
+                    managed_pid.is_some()
+                },
                 scrape_url: options.scrape.clone(),
                 scrape_selector,
                 probe,

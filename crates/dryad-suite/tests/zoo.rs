@@ -427,4 +427,119 @@ fn zoo_cache_that_levels_off_is_quiet() {
         out.listing()
     );
     assert_quiet(&out);
+
+// ---------------------------------------------------------------------------------------------
+// Managed targets behind wrappers: whole-tree tracking, the CPU limit, a restart (issue #10,
+// items 1 and 3). dryad is started by cicada (`--target-cmd`), so it is sampled as its tree.
+// ---------------------------------------------------------------------------------------------
+
+#[path = "zoo/managed.rs"]
+mod managed;
+
+use managed::{ManagedCase, run_managed, sh_quote};
+
+#[test]
+fn zoo_target_short_of_cpu_under_a_wrapper_names_the_cpu_limit() {
+    if !taskset_present("zoo_target_short_of_cpu_under_a_wrapper_names_the_cpu_limit") {
+        return;
+    }
+    // `sh -c '…; true'` does not exec dryad: only the tree shows its CPU.
+    let cmd = |dryad: &str, serve: &str| {
+        format!(
+            "taskset -c 0 sh -c {}",
+            sh_quote(&format!(
+                "{dryad} {serve} --fault cpu:route=/health,ms=20; true"
+            ))
+        )
+    };
+    let out = run_managed(&ManagedCase {
+        name: "cpu-limit-wrapper",
+        scenario: "cpu-route.toml",
+        target_cmd: &cmd,
+        cicada_prefix: &["taskset", "-c", "1"],
+        cicada_args: &["-u", "8", "-r", "1", "-t", "14s"],
+        boost_target: true,
+    });
+    let target = out
+        .report
+        .analysis
+        .as_ref()
+        .and_then(|a| a.resources.as_ref())
+        .and_then(|r| r.target.as_ref())
+        .expect("the target was sampled");
+    let cpu: Vec<String> = target
+        .samples
+        .iter()
+        .map(|s| format!("{:.0}", s.cpu_available_pct))
+        .collect();
+    eprintln!("target CPU (% of its limit) per second: {}", cpu.join(" "));
+    assert!(target.tree, "a managed target is sampled as its tree");
+    let limit = target.cpu_limit.as_ref().expect("the CPU limit was read");
+    assert_eq!(limit.describe(), "1 core allowed (affinity 0)");
+    let f = assert_cause(&out, FindingKind::TargetCpuBound);
+    assert!(
+        f.title.contains("1 core allowed (affinity 0)"),
+        "the limit is named: {}",
+        f.title
+    );
+    assert!(
+        out.stdout.contains("1 core allowed (affinity 0) — used "),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn zoo_target_restarting_mid_run() {
+    let cmd = |dryad: &str, serve: &str| {
+        format!(
+            "sh -c {}",
+            sh_quote(&format!(
+                "while :; do {dryad} {serve} --jwt-secret zoo-restart \
+                 --fault crash:after-secs=4; done"
+            ))
+        )
+    };
+    let out = run_managed(&ManagedCase {
+        name: "restarting",
+        scenario: "restarting.toml",
+        target_cmd: &cmd,
+        cicada_prefix: NO_PREFIX,
+        cicada_args: &["-u", "5", "-r", "5", "-t", "12s"],
+        boost_target: false,
+    });
+    let first = out
+        .findings()
+        .first()
+        .unwrap_or_else(|| panic!("no findings:\n{}", out.listing()));
+    assert_eq!(
+        first.kind,
+        FindingKind::TargetRestarted,
+        "first finding:\n{}",
+        out.listing()
+    );
+    assert_eq!(first.severity, Severity::Critical);
+    assert!(
+        first.title.starts_with("The target restarted"),
+        "{}",
+        first.title
+    );
+    assert!(first.summary.contains("dryad (pid "), "{}", first.summary);
+    assert!(
+        first.summary.contains("requests failed"),
+        "{}",
+        first.summary
+    );
+    assert!(first.next_step.contains("OOM"), "{}", first.next_step);
+    let failed = first
+        .evidence
+        .iter()
+        .find(|e| e.label == "requests failed around the restarts")
+        .unwrap();
+    assert!(failed.value >= 1.0, "{:?}", first.evidence);
+    assert!(
+        out.stdout.contains("restarted: dryad pid "),
+        "{}",
+        out.stdout
+    );
 }

@@ -1,7 +1,8 @@
 //! Target CPU-bound: throughput stops growing with load while the target's CPU is at or above
-//! 85 % of the cores it may use.
+//! 85 % of the cores it may use — judged against its CPU limit (affinity, cgroup quota), which
+//! the finding names when it is smaller than the machine: "100 % of what it may use".
 
-use cicada_report::analysis_model::{Finding, FindingKind, Severity, TimeWindow};
+use cicada_report::analysis_model::{CpuLimitSource, Finding, FindingKind, Severity, TimeWindow};
 
 use super::timeline::{load_series, load_unit, mean};
 use super::{FindingsConfig, FindingsInput, ev, num};
@@ -92,25 +93,69 @@ pub fn target_cpu_bound(input: &FindingsInput<'_>, cfg: &FindingsConfig) -> Opti
             )
         })
     }?;
+    // What the CPU is judged against: the limit the target runs under, when it was read.
+    let limited = target
+        .cpu_limit
+        .as_ref()
+        .filter(|l| l.source != CpuLimitSource::Machine);
+    let allowed = match limited {
+        Some(l) => l.describe(),
+        None => format!("{} it may use", cores_text(target.cores_available)),
+    };
+    evidence.push(ev(
+        "cores the target may use",
+        target.cores_available,
+        "cores",
+        None,
+    ));
+    let (title, next_step) = match limited {
+        Some(l) => (
+            format!(
+                "The target is CPU-bound at its limit: {} — used {} % of it",
+                l.describe(),
+                num(cpu_mean, 0)
+            ),
+            format!(
+                "The target may use only {} of this machine's {} CPUs ({}). Raise that limit \
+                 (the `taskset`/cpuset affinity, or the cgroup quota: `docker --cpus`, \
+                 Kubernetes `limits.cpu`) or add replicas; then profile the target under this \
+                 load (e.g. `perf top -p PID`) and make the hottest path cheaper.",
+                cores_text(l.cores),
+                l.machine_cpus,
+                match l.source {
+                    CpuLimitSource::Affinity =>
+                        format!("affinity {}", l.affinity.as_deref().unwrap_or("?")),
+                    _ => l
+                        .cgroup_file
+                        .clone()
+                        .unwrap_or_else(|| "cgroup CPU quota".to_owned()),
+                }
+            ),
+        ),
+        None => (
+            "The target is CPU-bound".to_owned(),
+            "Profile the target under this load (e.g. `perf top -p PID` or a flame graph) \
+             and make the hottest path cheaper (caching, batching, less serialisation), \
+             or give it more cores or replicas."
+                .to_owned(),
+        ),
+    };
     Some(Finding {
         kind: FindingKind::TargetCpuBound,
         severity: Severity::Critical,
         score: 500.0 + cpu_mean,
-        title: "The target is CPU-bound".to_owned(),
+        title,
         summary: format!(
             "Throughput plateaued at {} req/s while the target's CPU averaged {} % of the {} \
-             it may use ({}).",
+             ({}).",
             num(x_hi, 1),
             num(cpu_mean, 0),
-            cores_text(target.cores_available),
+            allowed,
             plateau
         ),
         evidence,
         window: Some(window),
-        next_step: "Profile the target under this load (e.g. `perf top -p PID` or a flame graph) \
-                    and make the hottest path cheaper (caching, batching, less serialisation), \
-                    or give it more cores or replicas."
-            .to_owned(),
+        next_step,
     })
 }
 
@@ -184,6 +229,43 @@ mod tests {
         assert!(f.summary.contains("300 req/s"), "{}", f.summary);
         assert!(f.summary.contains("97 %"), "{}", f.summary);
         assert!(f.summary.contains("fell to"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_plateau_at_an_affinity_limit_names_the_limit() {
+        let (report, mut resources) = stepped(98.0);
+        let target = resources.target.as_mut().unwrap();
+        target.cores_available = 1.0;
+        target.cpu_limit = Some(cicada_report::analysis_model::CpuLimit {
+            cores: 1.0,
+            source: CpuLimitSource::Affinity,
+            machine_cpus: 2,
+            affinity: Some("0".into()),
+            affinity_cpus: Some(1),
+            cgroup_quota_cores: None,
+            cgroup_file: None,
+        });
+        let mut input = FindingsInput::new(&report);
+        input.resources = Some(&resources);
+        let f = target_cpu_bound(&input, &FindingsConfig::default()).expect("finding");
+        assert_eq!(
+            f.title,
+            "The target is CPU-bound at its limit: 1 core allowed (affinity 0) — used 98 % of it"
+        );
+        assert!(
+            f.summary
+                .contains("98 % of the 1 core allowed (affinity 0)"),
+            "{}",
+            f.summary
+        );
+        assert!(
+            f.next_step
+                .contains("of this machine's 2 CPUs (affinity 0)"),
+            "{}",
+            f.next_step
+        );
+        let cores = f.evidence.iter().find(|e| e.unit == "cores").unwrap();
+        assert_eq!(cores.value, 1.0);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use cicada_report::analysis_model::FindingKind;
 use super::test_support::{ReportBuilder, Second};
 use super::{FindingsConfig, FindingsInput, analyze};
 use crate::http_get::{HttpUrl, get_text};
-use crate::resources::ResourceSampler;
+use crate::resources::{ResourceSampler, TargetProcess};
 
 const TARGET_ENV: &str = "CICADA_ANALYSIS_E2E_TARGET";
 /// CPU burnt per request by the target: at most 50 requests/s on its one core.
@@ -155,7 +155,7 @@ fn a_cpu_bound_target_yields_the_cpu_bound_finding() {
     let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/work")).unwrap();
 
     // Sample the target once a second while the load runs.
-    let mut sampler = ResourceSampler::new(Some(pid)).unwrap();
+    let mut sampler = ResourceSampler::new(Some(TargetProcess { pid, tree: false })).unwrap();
     let total: u64 = STEPS.iter().map(|s| s.0).sum();
     let started = Instant::now();
     let sampling = std::thread::spawn(move || {

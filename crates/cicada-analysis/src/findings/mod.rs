@@ -3,7 +3,7 @@
 //! the evidence (numbers and the time window) and a next step. [`analyze`] runs every rule and
 //! ranks what they found; it also gives the generator-health verdict.
 //!
-//! Rules: generator saturation ([`generator`]), target CPU-bound ([`cpu`]), database-bound and
+//! Rules: generator saturation ([`generator`]), target restarted ([`restart`]), target CPU-bound ([`cpu`]), database-bound and
 //! connection-pool saturation ([`database`]), queue growth ([`queue`]), error onset
 //! ([`errors`]), memory growth ([`memory`]), a slow query on one endpoint ([`slow_query`]),
 //! slowest endpoints and latency growth with load ([`endpoints`]).
@@ -22,6 +22,7 @@ pub mod neighbours;
 pub mod policy;
 pub mod queue;
 pub mod quiet;
+pub mod restart;
 pub mod severity;
 pub mod slow_query;
 pub mod timeline;
@@ -227,6 +228,7 @@ pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOu
     let (generator_health, generator_finding) = generator::assess(input, config);
     let mut findings: Vec<Finding> = generator_finding.into_iter().collect();
     findings.extend(neighbours::noisy_neighbours(input, config));
+    findings.extend(restart::target_restarted(input, config));
     findings.extend(cap::concurrency_cap(input, config));
     findings.extend(cpu::target_cpu_bound(input, config));
     findings.extend(database::database_bound(input, config));

@@ -260,6 +260,9 @@ fn process(label: &str, seconds: u64, f: impl Fn(u64) -> (f64, u64)) -> ProcessS
             })
             .collect(),
         ended: None,
+        tree: false,
+        cpu_limit: None,
+        restarts: Vec::new(),
     }
 }
 

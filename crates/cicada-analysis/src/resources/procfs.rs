@@ -22,15 +22,25 @@ impl ParseError {
 }
 
 /// The fields of `/proc/<pid>/stat` the sampler uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PidStat {
     pub pid: u32,
+    /// The command name (`comm`, at most 15 bytes).
+    pub comm: String,
     /// Process state letter (`R`, `S`, `Z`, ...).
     pub state: char,
+    /// Parent PID.
+    pub ppid: u32,
+    /// Process group ID.
+    pub pgrp: u32,
     /// User-mode CPU time in clock ticks.
     pub utime: u64,
     /// Kernel-mode CPU time in clock ticks.
     pub stime: u64,
+    /// User-mode CPU time of waited-for (reaped) children, in clock ticks.
+    pub cutime: u64,
+    /// Kernel-mode CPU time of waited-for children, in clock ticks.
+    pub cstime: u64,
     pub num_threads: u64,
     /// Start time after boot in clock ticks: with the PID, identifies the process (PIDs are reused).
     pub starttime: u64,
@@ -42,6 +52,11 @@ impl PidStat {
     /// User + kernel CPU time in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         self.utime + self.stime
+    }
+
+    /// CPU time of the children it reaped (they exited and it waited for them).
+    pub fn children_cpu_ticks(&self) -> u64 {
+        self.cutime + self.cstime
     }
 }
 
@@ -92,11 +107,20 @@ pub fn parse_pid_stat(text: &str) -> Result<PidStat, ParseError> {
         .chars()
         .next()
         .ok_or_else(|| ParseError::new(STAT, "empty state field"))?;
+    let id = |n: usize, name: &str| -> Result<u32, ParseError> {
+        let v = num(n, name)?;
+        u32::try_from(v).map_err(|_| ParseError::new(STAT, format!("field {n} ({name}) too large")))
+    };
     Ok(PidStat {
         pid,
+        comm: text[open + 1..close].to_owned(),
         state,
+        ppid: id(4, "ppid")?,
+        pgrp: id(5, "pgrp")?,
         utime: num(14, "utime")?,
         stime: num(15, "stime")?,
+        cutime: num(16, "cutime")?,
+        cstime: num(17, "cstime")?,
         num_threads: num(20, "num_threads")?,
         starttime: num(22, "starttime")?,
         rss_pages: num(24, "rss")?,
@@ -125,6 +149,8 @@ pub struct PidStatus {
     pub vm_rss_bytes: Option<u64>,
     /// Number of CPUs in `Cpus_allowed_list` (the affinity mask), if present.
     pub cpus_allowed: Option<u32>,
+    /// `Cpus_allowed_list` as the kernel wrote it (`0-3,6`).
+    pub cpus_allowed_list: Option<String>,
     /// `Threads`.
     pub threads: Option<u64>,
 }
@@ -151,6 +177,7 @@ pub fn parse_pid_status(text: &str) -> Result<PidStatus, ParseError> {
                     count_cpu_list(value)
                         .map_err(|r| ParseError::new(F, format!("Cpus_allowed_list: {r}")))?,
                 );
+                out.cpus_allowed_list = Some(value.to_owned());
             }
             "Threads" => {
                 out.threads = Some(
@@ -167,7 +194,12 @@ pub fn parse_pid_status(text: &str) -> Result<PidStatus, ParseError> {
 
 /// Count the CPUs in a kernel CPU list such as `0-3,8,10-11`.
 pub fn count_cpu_list(list: &str) -> Result<u32, String> {
-    let mut count = 0u32;
+    cpu_list(list).map(|cpus| cpus.len() as u32)
+}
+
+/// The CPUs of a kernel CPU list such as `0-3,8,10-11`, each once, ascending.
+pub fn cpu_list(list: &str) -> Result<std::collections::BTreeSet<u32>, String> {
+    let mut cpus = std::collections::BTreeSet::new();
     for part in list.trim().split(',').filter(|p| !p.is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
@@ -182,20 +214,52 @@ pub fn count_cpu_list(list: &str) -> Result<u32, String> {
                 if b < a {
                     return Err(format!("descending range {part:?}"));
                 }
-                count += b - a + 1;
+                if b - a > 65_535 {
+                    return Err(format!("range {part:?} is larger than any machine"));
+                }
+                cpus.extend(a..=b);
             }
             None => {
-                part.trim()
-                    .parse::<u32>()
-                    .map_err(|_| format!("bad CPU number {part:?}"))?;
-                count += 1;
+                cpus.insert(
+                    part.trim()
+                        .parse::<u32>()
+                        .map_err(|_| format!("bad CPU number {part:?}"))?,
+                );
             }
         }
     }
-    if count == 0 {
+    if cpus.is_empty() {
         return Err("empty CPU list".into());
     }
-    Ok(count)
+    Ok(cpus)
+}
+
+/// Write a CPU set the way the kernel lists it: `0-3,6`.
+pub fn format_cpu_list(cpus: &std::collections::BTreeSet<u32>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut run: Option<(u32, u32)> = None;
+    for &c in cpus {
+        run = match run {
+            Some((a, b)) if c == b + 1 => Some((a, c)),
+            Some((a, b)) => {
+                parts.push(if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                });
+                Some((c, c))
+            }
+            None => Some((c, c)),
+        };
+    }
+    if let Some((a, b)) = run {
+        parts.push(if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        });
+    }
+    parts.join(",")
 }
 
 /// Aggregate CPU times from the first (`cpu`) line of `/proc/stat`, in clock ticks.
@@ -304,6 +368,42 @@ pub fn parse_cgroup_v2_path(text: &str) -> Option<&str> {
     text.lines().find_map(|l| l.strip_prefix("0::"))
 }
 
+/// The cgroup v1 hierarchy holding the `cpu` controller, from `/proc/<pid>/cgroup`: its
+/// controller list (the mount's directory name, e.g. `cpu,cpuacct`) and the process's path in it.
+pub fn parse_cgroup_v1_cpu(text: &str) -> Option<(&str, &str)> {
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "cpu")
+            .then_some((controllers, path))
+    })
+}
+
+/// A cgroup v1 CPU quota from `cpu.cfs_quota_us` (`-1` = unlimited) and `cpu.cfs_period_us`,
+/// in cores; `None` when unlimited.
+pub fn parse_cgroup_v1_quota(quota_us: &str, period_us: &str) -> Result<Option<f64>, ParseError> {
+    const F: &str = "cpu.cfs_quota_us";
+    let quota: i64 = quota_us
+        .trim()
+        .parse()
+        .map_err(|e| ParseError::new(F, format!("quota {:?}: {e}", quota_us.trim())))?;
+    if quota < 0 {
+        return Ok(None);
+    }
+    let period: f64 = period_us.trim().parse().map_err(|e| {
+        ParseError::new("cpu.cfs_period_us", format!("{:?}: {e}", period_us.trim()))
+    })?;
+    if period <= 0.0 {
+        return Err(ParseError::new(
+            "cpu.cfs_period_us",
+            "period is not positive",
+        ));
+    }
+    Ok(Some(quota as f64 / period))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,9 +415,13 @@ mod tests {
     fn parses_a_real_stat_line() {
         let s = parse_pid_stat(BASH_STAT).unwrap();
         assert_eq!(s.pid, 4107);
+        assert_eq!(s.comm, "bash");
         assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 4095);
+        assert_eq!(s.pgrp, 4107);
         assert_eq!(s.utime, 2);
         assert_eq!(s.stime, 1);
+        assert_eq!(s.children_cpu_ticks(), 13);
         assert_eq!(s.cpu_ticks(), 3);
         assert_eq!(s.num_threads, 1);
         assert_eq!(s.starttime, 11226);
@@ -392,6 +496,26 @@ mod tests {
         assert!(count_cpu_list("").is_err());
         assert!(count_cpu_list("3-1").is_err());
         assert!(count_cpu_list("a").is_err());
+        // Overlaps count once; the set prints back the kernel's way.
+        let set = cpu_list("0-2,1,5,6,7,9").unwrap();
+        assert_eq!(set.len(), 7);
+        assert_eq!(format_cpu_list(&set), "0-2,5-7,9");
+        assert_eq!(format_cpu_list(&cpu_list("0").unwrap()), "0");
+        assert!(cpu_list("0-4294967295").is_err());
+    }
+
+    #[test]
+    fn parses_cgroup_v1_cpu_quota() {
+        let text = "12:memory:/docker/ab\n4:cpu,cpuacct:/docker/ab\n1:name=systemd:/x\n0::/\n";
+        assert_eq!(
+            parse_cgroup_v1_cpu(text),
+            Some(("cpu,cpuacct", "/docker/ab"))
+        );
+        assert_eq!(parse_cgroup_v1_cpu("4:cpuacct:/a\n0::/\n"), None);
+        assert_eq!(parse_cgroup_v1_quota("-1\n", "100000\n"), Ok(None));
+        assert_eq!(parse_cgroup_v1_quota("50000\n", "100000\n"), Ok(Some(0.5)));
+        assert!(parse_cgroup_v1_quota("x", "100000").is_err());
+        assert!(parse_cgroup_v1_quota("1", "0").is_err());
     }
 
     #[test]

@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cicada_report::analysis_model::{
-    ProcessSample, ProcessSeries, ResourceSeries, SystemCpuSample,
+    CpuLimit, ProcessSample, ProcessSeries, ResourceSeries, SystemCpuSample,
 };
 
-use super::procfs::{
-    self, CpuTimes, ParseError, parse_cgroup_cpu_max, parse_cgroup_v2_path, parse_pid_stat,
-    parse_pid_status, parse_proc_stat,
-};
+use super::limit::cpu_limit;
+use super::procfs::{self, CpuTimes, ParseError, parse_pid_stat, parse_proc_stat};
+use super::tree::TreeSampler;
 
 /// Why a sample could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -102,35 +101,6 @@ fn parse<T>(path: &Path, r: Result<T, ParseError>) -> Result<T, ResourceError> {
     })
 }
 
-/// The number of cores a process may use: its affinity mask, capped by its cgroup v2 CPU quota.
-fn cores_available(proc_root: &Path, pid: u32, pid_dir: &Path) -> Result<f64, ResourceError> {
-    let status_path = pid_dir.join("status");
-    let status = parse(
-        &status_path,
-        parse_pid_status(&read(&status_path, Some(pid))?),
-    )?;
-    let mut cores = status
-        .cpus_allowed
-        .map(f64::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64));
-    // The quota of the process's own cgroup (best effort: not every system has cgroup v2).
-    if let Ok(cg) = std::fs::read_to_string(pid_dir.join("cgroup"))
-        && let Some(rel) = parse_cgroup_v2_path(&cg)
-    {
-        let sys_root = proc_root.parent().unwrap_or(Path::new("/"));
-        let cpu_max = sys_root
-            .join("sys/fs/cgroup")
-            .join(rel.trim_start_matches('/'))
-            .join("cpu.max");
-        if let Ok(text) = std::fs::read_to_string(&cpu_max)
-            && let Ok(Some(quota)) = parse_cgroup_cpu_max(&text)
-        {
-            cores = cores.min(quota);
-        }
-    }
-    Ok(cores.max(0.01))
-}
-
 /// Samples one process's CPU and RSS.
 #[derive(Debug)]
 pub struct ProcessSampler {
@@ -138,7 +108,7 @@ pub struct ProcessSampler {
     dir: PathBuf,
     ticks_per_second: u64,
     page_size: u64,
-    cores_available: f64,
+    limit: CpuLimit,
     starttime: u64,
     last: (Instant, u64),
 }
@@ -161,13 +131,13 @@ impl ProcessSampler {
         }
         let dir = proc_root.join(pid.to_string());
         let stat = Self::read_stat(&dir, pid)?;
-        let cores_available = cores_available(proc_root, pid, &dir)?;
+        let limit = cpu_limit(proc_root, &[pid])?;
         Ok(Self {
             pid,
             dir,
             ticks_per_second: rustix::param::clock_ticks_per_second(),
             page_size: rustix::param::page_size() as u64,
-            cores_available,
+            limit,
             starttime: stat.starttime,
             last: (Instant::now(), stat.cpu_ticks()),
         })
@@ -188,7 +158,12 @@ impl ProcessSampler {
 
     /// Cores the process may use (affinity mask capped by its cgroup quota).
     pub fn cores_available(&self) -> f64 {
-        self.cores_available
+        self.limit.cores
+    }
+
+    /// What limits the cores the process may use.
+    pub fn cpu_limit(&self) -> &CpuLimit {
+        &self.limit
     }
 
     /// Take one sample: CPU since the previous sample, RSS now.
@@ -217,7 +192,7 @@ impl ProcessSampler {
         Ok(ProcessSample {
             elapsed_s,
             cpu_core_pct: core,
-            cpu_available_pct: cpu_available_percent(core, self.cores_available),
+            cpu_available_pct: cpu_available_percent(core, self.limit.cores),
             rss_bytes: stat.rss_pages * self.page_size,
         })
     }
@@ -264,40 +239,81 @@ impl SystemCpuSampler {
     }
 }
 
+/// The target's sampler: its one PID, or its whole process tree.
+#[derive(Debug)]
+enum TargetSampler {
+    One(ProcessSampler),
+    Tree(TreeSampler),
+}
+
+impl TargetSampler {
+    fn sample_at(&mut self, now: Instant, elapsed_s: f64) -> Result<ProcessSample, ResourceError> {
+        match self {
+            Self::One(s) => s.sample_at(now, elapsed_s),
+            Self::Tree(s) => s.sample_at(now, elapsed_s),
+        }
+    }
+
+    fn cpu_limit(&self) -> &CpuLimit {
+        match self {
+            Self::One(s) => s.cpu_limit(),
+            Self::Tree(s) => s.cpu_limit(),
+        }
+    }
+}
+
+/// Which process is the target, and whether to sample its whole tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetProcess {
+    pub pid: u32,
+    /// Sample the process and all its descendants (and its process group when it leads one).
+    pub tree: bool,
+}
+
 /// The per-run resource sampler: the generator, optionally the target, and the system.
 /// Call [`tick`](Self::tick) once a second and [`finish`](Self::finish) at the end.
 #[derive(Debug)]
 pub struct ResourceSampler {
     generator: Option<(ProcessSampler, ProcessSeries)>,
-    target: Option<(Option<ProcessSampler>, ProcessSeries)>,
+    target: Option<(Option<TargetSampler>, ProcessSeries)>,
     system: Option<SystemCpuSampler>,
     system_series: Vec<SystemCpuSample>,
 }
 
-fn series(label: &str, s: &ProcessSampler) -> ProcessSeries {
+fn series(label: &str, pid: u32, limit: &CpuLimit, tree: bool) -> ProcessSeries {
     ProcessSeries {
         label: label.to_owned(),
-        pid: s.pid(),
-        cores_available: s.cores_available(),
+        pid,
+        cores_available: limit.cores,
         samples: Vec::new(),
         ended: None,
+        tree,
+        cpu_limit: Some(limit.clone()),
+        restarts: Vec::new(),
     }
 }
 
 impl ResourceSampler {
-    /// Sample this process as `"generator"` and, when given, `target_pid` as `"target"`.
-    pub fn new(target_pid: Option<u32>) -> Result<Self, ResourceError> {
+    /// Sample this process as `"generator"` and, when given, the target as `"target"`.
+    pub fn new(target: Option<TargetProcess>) -> Result<Self, ResourceError> {
         let generator = ProcessSampler::current()?;
-        let target = target_pid.map(ProcessSampler::new).transpose()?;
+        let target = target
+            .map(|t| -> Result<_, ResourceError> {
+                let sampler = if t.tree {
+                    TargetSampler::Tree(TreeSampler::new(t.pid)?)
+                } else {
+                    TargetSampler::One(ProcessSampler::new(t.pid)?)
+                };
+                let s = series("target", t.pid, sampler.cpu_limit(), t.tree);
+                Ok((Some(sampler), s))
+            })
+            .transpose()?;
         Ok(Self {
             generator: Some({
-                let s = series("generator", &generator);
+                let s = series("generator", generator.pid(), generator.cpu_limit(), false);
                 (generator, s)
             }),
-            target: target.map(|t| {
-                let s = series("target", &t);
-                (Some(t), s)
-            }),
+            target,
             system: Some(SystemCpuSampler::new()?),
             system_series: Vec::new(),
         })
@@ -318,7 +334,17 @@ impl ResourceSampler {
             && let Some(sampler) = slot
         {
             match sampler.sample_at(now, elapsed_s) {
-                Ok(s) => series.samples.push(s),
+                Ok(s) => {
+                    series.samples.push(s);
+                    if let TargetSampler::Tree(tree) = sampler {
+                        series.restarts.extend(tree.take_restarts());
+                    }
+                    let limit = sampler.cpu_limit();
+                    series.cores_available = limit.cores;
+                    if series.cpu_limit.as_ref() != Some(limit) {
+                        series.cpu_limit = Some(limit.clone());
+                    }
+                }
                 Err(e) if e.is_process_gone() => {
                     series.ended = Some(format!("{e} at {elapsed_s:.0}s"));
                     *slot = None;

@@ -84,6 +84,9 @@ fn resources(users: &[(f64, f64)]) -> ResourceSeries {
             cores_available: 2.0,
             samples: generator,
             ended: None,
+            tree: false,
+            cpu_limit: None,
+            restarts: Vec::new(),
         }),
         target: Some(ProcessSeries {
             label: "dryad".into(),
@@ -91,6 +94,17 @@ fn resources(users: &[(f64, f64)]) -> ResourceSeries {
             cores_available: 2.0,
             samples: target,
             ended: None,
+            tree: true,
+            cpu_limit: Some(CpuLimit {
+                cores: 2.0,
+                source: CpuLimitSource::Machine,
+                machine_cpus: 2,
+                affinity: Some("0-1".into()),
+                affinity_cpus: Some(2),
+                cgroup_quota_cores: None,
+                cgroup_file: None,
+            }),
+            restarts: Vec::new(),
         }),
         system,
     }

@@ -216,7 +216,7 @@ impl Outcome {
 
 /// The binaries: those of this build, or of the directory `ZOO_BINS` names (to run the zoo
 /// against another build, e.g. main's, for a before/after comparison).
-fn zoo_bins() -> Bins {
+pub fn zoo_bins() -> Bins {
     match std::env::var_os("ZOO_BINS") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
@@ -229,7 +229,7 @@ fn zoo_bins() -> Bins {
     }
 }
 
-fn zoo_dir() -> PathBuf {
+pub fn zoo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load/zoo")
 }
 

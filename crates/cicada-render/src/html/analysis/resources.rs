@@ -7,7 +7,9 @@ use crate::escape::escape;
 use crate::format::{fmt_bytes, fmt_num, fmt_pct};
 use crate::html::figure_with;
 use crate::svg::{Axis, LineChart, RenderOptions, Series, TickFormat, color};
-use cicada_report::analysis_model::{Analysis, ProcessSeries, ResourceSeries};
+use cicada_report::analysis_model::{
+    Analysis, CpuLimit, CpuLimitSource, ProcessSeries, ResourceSeries,
+};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -21,6 +23,15 @@ fn processes(r: &ResourceSeries) -> Vec<(&ProcessSeries, &'static str, &'static 
         out.push((t, "Target", color(1)));
     }
     out
+}
+
+/// What sets a process's CPU limit, in a few words.
+fn limit_source(l: &CpuLimit) -> String {
+    match l.source {
+        CpuLimitSource::Machine => "machine".to_owned(),
+        CpuLimitSource::Affinity => format!("affinity {}", l.affinity.as_deref().unwrap_or("?")),
+        CpuLimitSource::CgroupQuota => "cgroup quota".to_owned(),
+    }
 }
 
 fn process_name(p: &ProcessSeries, role: &str) -> String {
@@ -145,12 +156,44 @@ pub fn section(a: &Analysis) -> Option<Section> {
         );
     }
     b.push_str("</div>\n");
+    if let Some(t) = &r.target {
+        b.push_str(&target_limit(t));
+    }
     b.push_str(&peaks_table(r));
     Some(Section {
         id: "resources".into(),
         title: "Resources".into(),
         body_html: b,
     })
+}
+
+/// The target's CPU limit and how much of it it used, how it was sampled, and its restarts.
+fn target_limit(t: &ProcessSeries) -> String {
+    let scope = if t.tree {
+        "its whole process tree (every descendant, CPU of exited children included)"
+    } else {
+        "the one process"
+    };
+    let mut html = format!(
+        "<p class=\"note\"><strong>Target CPU limit:</strong> {} (sampled: {scope})</p>\n",
+        escape(&t.cpu_limit_line())
+    );
+    if !t.restarts.is_empty() {
+        html.push_str("<ul class=\"note\">");
+        for r in &t.restarts {
+            let _ = write!(
+                html,
+                "<li>restarted: {} pid {} exited after {}, pid {} running at {}</li>",
+                escape(&r.name),
+                r.old_pid,
+                clock(r.exited_after_s),
+                r.new_pid,
+                clock(r.restarted_at_s)
+            );
+        }
+        html.push_str("</ul>\n");
+    }
+    html
 }
 
 /// Mean and peak of each series, beside the charts.
@@ -181,7 +224,10 @@ fn peaks_table(r: &ResourceSeries) -> String {
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"msg-plain\">{}</td></tr>",
             escape(&process_name(p, role)),
-            fmt_num(p.cores_available),
+            escape(&p.cpu_limit.as_ref().map_or_else(
+                || fmt_num(p.cores_available),
+                |l| format!("{} ({})", fmt_num(l.cores), limit_source(l))
+            )),
             cpu.map_or("–".into(), |c| fmt_pct(c.0)),
             cpu.map_or("–".into(), |c| fmt_pct(c.1)),
             cores.map_or("–".into(), |c| fmt_num(c.1)),
