@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use cicada_report::RunReport;
-use cicada_report::model::one_line;
 use cicada_render::format::or_dash;
+use cicada_report::RunReport;
 use cicada_report::analysis_model::{Finding, Severity};
+use cicada_report::model::one_line;
 
 /// Width of the per-request table (it fits a 110-column terminal).
 pub const TABLE_WIDTH: usize = 110;

@@ -100,7 +100,11 @@ impl UserStarts {
             },
         );
         if let Some(f) = &self.failed_request {
-            line.push_str(&format!(": on_start failed at {} with {}", f.request(), f.message));
+            line.push_str(&format!(
+                ": on_start failed at {} with {}",
+                f.request(),
+                f.message
+            ));
             if let Some(excerpt) = f.body_excerpt.as_deref().map(one_line) {
                 if !excerpt.is_empty() {
                     line.push(' ');

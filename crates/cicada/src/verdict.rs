@@ -241,7 +241,14 @@ mod tests {
     fn an_error_threshold_allows_the_failures_of_the_rows_it_covers_only() {
         let rows = [row("GET", "/a", 10, 2), row("GET", "/b", 10, 1)];
         let all = [t("error_rate<50%")];
-        let v = decide(&all, &[result("error_rate<50%", true)], &rows, 1, None, vec![]);
+        let v = decide(
+            &all,
+            &[result("error_rate<50%", true)],
+            &rows,
+            1,
+            None,
+            vec![],
+        );
         assert!(v.passed, "{}", v.reason);
         assert_eq!(v.unallowed_failures, 0);
         let only_a = [t("GET /a: error_rate<50%")];

@@ -114,7 +114,12 @@ fn never_started(report: &RunReport, base: Finding) -> Finding {
         _ => base.next_step.clone(),
     };
     let mut evidence = vec![
-        ev("users never started", users.never_started as f64, "users", None),
+        ev(
+            "users never started",
+            users.never_started as f64,
+            "users",
+            None,
+        ),
         ev("users spawned", users.spawned as f64, "users", None),
     ];
     evidence.extend(base.evidence);
@@ -271,7 +276,11 @@ mod tests {
             "No user got past on_start: 40 of 40 users failed POST /api/v1/auth/login with \
              HTTP 401 {\"error\":\"invalid credentials\"}"
         );
-        assert!(f.next_step.contains("credentials and data"), "{}", f.next_step);
+        assert!(
+            f.next_step.contains("credentials and data"),
+            "{}",
+            f.next_step
+        );
         assert!(f.summary.contains("no user ran a task"), "{}", f.summary);
         let never = f
             .evidence
@@ -286,8 +295,11 @@ mod tests {
         late.users = report.users.clone();
         assert!(no_user_started(&late));
         assert!(
-            super::super::errors::error_onset(&FindingsInput::new(&late), &FindingsConfig::default())
-                .is_none()
+            super::super::errors::error_onset(
+                &FindingsInput::new(&late),
+                &FindingsConfig::default()
+            )
+            .is_none()
         );
         assert!(
             errors_from_start(&FindingsInput::new(&late), &FindingsConfig::default())

@@ -155,11 +155,19 @@ mod tests {
             unit: unit.into(),
             window: None,
         };
-        let mut gauges = f(FindingKind::ConnectionPoolSaturated, Severity::Warning, 420.0);
+        let mut gauges = f(
+            FindingKind::ConnectionPoolSaturated,
+            Severity::Warning,
+            420.0,
+        );
         gauges.summary = "Every connection was in use in 8 s.".into();
         gauges.evidence = vec![ev("seconds with every connection in use", "s")];
         gauges.window = Some(TimeWindow::new(2.0, 9.0));
-        let mut waits = f(FindingKind::ConnectionPoolSaturated, Severity::Critical, 430.0);
+        let mut waits = f(
+            FindingKind::ConnectionPoolSaturated,
+            Severity::Critical,
+            430.0,
+        );
         waits.title = "The database connection pool is saturated".into();
         waits.summary = "Acquiring a connection took up to 40 ms.".into();
         waits.evidence = vec![

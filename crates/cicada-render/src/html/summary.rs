@@ -4,9 +4,7 @@ use std::fmt::Write as _;
 
 use super::Section;
 use crate::escape::escape;
-use crate::format::{
-    fmt_bytes, fmt_count, fmt_duration, fmt_ms, fmt_rate, fmt_ratio_pct, or_dash,
-};
+use crate::format::{fmt_bytes, fmt_count, fmt_duration, fmt_ms, fmt_rate, fmt_ratio_pct, or_dash};
 use cicada_report::model::{LoadModel, RunReport};
 
 /// Title, verdict banner and headline cards.
@@ -43,11 +41,7 @@ fn verdict(r: &RunReport) -> String {
     let mut items = String::new();
     // Users that never got past on_start: the first thing to fix, said first.
     if let Some(line) = r.users.as_ref().and_then(|u| u.headline()) {
-        let _ = write!(
-            items,
-            "<li class=\"never-started\">{}</li>",
-            escape(&line)
-        );
+        let _ = write!(items, "<li class=\"never-started\">{}</li>", escape(&line));
     }
     for f in &v.failed {
         let _ = write!(items, "<li class=\"failed\">{}</li>", escape(f));
@@ -114,12 +108,7 @@ fn cards(r: &RunReport) -> String {
             "99% were faster".into(),
             false,
         ),
-        (
-            "Max",
-            ms(a.max_ms),
-            format!("min {}", ms(a.min_ms)),
-            false,
-        ),
+        ("Max", ms(a.max_ms), format!("min {}", ms(a.min_ms)), false),
         (users_label, fmt_count(peak_users), String::new(), false),
         (
             "Duration",

@@ -180,16 +180,14 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
     let mut failures: Vec<FailureRow> = failures
         .into_iter()
         .map(
-            |((name, method, user_type, kind, message), (occurrences, body_excerpt))| {
-                FailureRow {
-                    user_type,
-                    method,
-                    name,
-                    kind,
-                    message,
-                    occurrences,
-                    body_excerpt,
-                }
+            |((name, method, user_type, kind, message), (occurrences, body_excerpt))| FailureRow {
+                user_type,
+                method,
+                name,
+                kind,
+                message,
+                occurrences,
+                body_excerpt,
             },
         )
         .collect();

@@ -8,7 +8,8 @@ use chrono::{DateTime, FixedOffset};
 use super::{Approximations, Input, MergeError};
 use crate::model::{
     FailureRow, IntervalSample, MachineInfo, MergeInfo, MergedWorker, OpenModelStats, RequestStats,
-    RunInfo, RunReport, SCHEMA_VERSION, ThresholdResult, ToolInfo, UserStarts, UserTypeInfo, Verdict,
+    RunInfo, RunReport, SCHEMA_VERSION, ThresholdResult, ToolInfo, UserStarts, UserTypeInfo,
+    Verdict,
 };
 
 /// Refuse a report of another scenario or with other thresholds than the first.
@@ -294,7 +295,10 @@ pub(super) fn assemble(
 /// The workers' users added up; the failing `on_start` request is the one that failed most
 /// often in any worker. `None` when no worker recorded its users.
 fn users(inputs: &[Input]) -> Option<UserStarts> {
-    let all: Vec<&UserStarts> = inputs.iter().filter_map(|i| i.report.users.as_ref()).collect();
+    let all: Vec<&UserStarts> = inputs
+        .iter()
+        .filter_map(|i| i.report.users.as_ref())
+        .collect();
     if all.is_empty() {
         return None;
     }

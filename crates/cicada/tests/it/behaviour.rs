@@ -536,11 +536,17 @@ path = "/me"
     let users = report.users.as_ref().expect("users recorded");
     assert_eq!((users.spawned, users.never_started), (3, 3));
     let failed = users.failed_request.as_ref().expect("the failing request");
-    assert_eq!((failed.method.as_str(), failed.name.as_str()), ("POST", "/login"));
+    assert_eq!(
+        (failed.method.as_str(), failed.name.as_str()),
+        ("POST", "/login")
+    );
     assert_eq!(failed.message, "HTTP 401");
     let excerpt = failed.body_excerpt.as_deref().expect("excerpt");
     assert_eq!(excerpt.len(), 200);
-    assert!(excerpt.starts_with("{\"error\":\"invalid credentials\""), "{excerpt}");
+    assert!(
+        excerpt.starts_with("{\"error\":\"invalid credentials\""),
+        "{excerpt}"
+    );
     // Each failure group of the report carries it too.
     assert_eq!(report.failures.len(), 1);
     assert_eq!(report.failures[0].body_excerpt.as_deref(), Some(excerpt));
