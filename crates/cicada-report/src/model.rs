@@ -105,11 +105,11 @@ impl UserStarts {
                 f.request(),
                 f.message
             ));
-            if let Some(excerpt) = f.body_excerpt.as_deref().map(one_line) {
-                if !excerpt.is_empty() {
-                    line.push(' ');
-                    line.push_str(&excerpt);
-                }
+            if let Some(excerpt) = f.body_excerpt.as_deref().map(one_line)
+                && !excerpt.is_empty()
+            {
+                line.push(' ');
+                line.push_str(&excerpt);
             }
         }
         Some(line)

@@ -73,7 +73,11 @@ fn finding(report: &RunReport, kind: FindingKind) -> Option<&Finding> {
         .collect();
     // A pool seen in the scraped gauges and in the Server-Timing waits is one finding with
     // both evidences, never the same headline twice.
-    assert!(all.len() <= 1, "{kind:?} named {} times: {all:#?}", all.len());
+    assert!(
+        all.len() <= 1,
+        "{kind:?} named {} times: {all:#?}",
+        all.len()
+    );
     all.first().copied()
 }
 
