@@ -3,8 +3,10 @@
 
 use std::fmt::Write as _;
 
+use cicada_render::format::or_dash;
 use cicada_report::RunReport;
 use cicada_report::analysis_model::{Finding, ProcessSeries, Severity};
+use cicada_report::model::one_line;
 
 /// Width of the per-request table (it fits a 110-column terminal).
 pub const TABLE_WIDTH: usize = 110;
@@ -13,6 +15,10 @@ pub const TABLE_WIDTH: usize = 110;
 pub fn render(report: &RunReport, table: bool) -> String {
     let mut out = String::new();
     let a = &report.aggregated;
+    // Users that never got past on_start come first: nothing below measured their tasks.
+    if let Some(line) = report.users.as_ref().and_then(|u| u.headline()) {
+        let _ = writeln!(out, "\nUSERS NEVER STARTED: {line}");
+    }
     if table {
         let _ = writeln!(
             out,
@@ -26,18 +32,20 @@ pub fn render(report: &RunReport, table: bool) -> String {
                 Some(t) if report.run.user_types.len() > 1 => format!("{} [{}]", r.name, t),
                 _ => r.name.clone(),
             };
+            // A row that measured nothing (its requests were never sent) reads "—", never 0.0.
+            let ms = |v: f64| or_dash(r.measured(), v, |v| format!("{v:.1}"));
             let _ = writeln!(
                 out,
-                "{:<6} {:<32} {:>8} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                "{:<6} {:<32} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8.1}",
                 r.method,
                 truncate(&name, 32),
                 r.requests,
                 r.failures,
-                r.mean_ms,
-                r.min_ms,
-                r.max_ms,
-                r.percentiles.p50,
-                r.percentiles.p95,
+                ms(r.mean_ms),
+                ms(r.min_ms),
+                ms(r.max_ms),
+                ms(r.percentiles.p50),
+                ms(r.percentiles.p95),
                 r.rps
             );
         }
@@ -47,9 +55,22 @@ pub fn render(report: &RunReport, table: bool) -> String {
             for f in report.failures.iter().take(20) {
                 let _ = writeln!(
                     out,
-                    "  {:>7}x {} {}: {}",
-                    f.occurrences, f.method, f.name, f.message
+                    "  {:>7}x {}: {}",
+                    f.occurrences,
+                    f.request(),
+                    f.message
                 );
+                if let Some(excerpt) = f.body_excerpt.as_deref().map(one_line) {
+                    let _ = writeln!(
+                        out,
+                        "           body: {}",
+                        if excerpt.is_empty() {
+                            "(empty)"
+                        } else {
+                            &excerpt
+                        }
+                    );
+                }
             }
         }
         if let Some(o) = &report.open_model {
@@ -86,10 +107,10 @@ pub fn render(report: &RunReport, table: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\nTotal requests: {}, failure rate: {:.2}%, P95: {:.1} ms, {:.1} req/s over {:.1}s",
+        "\nTotal requests: {}, failure rate: {:.2}%, P95: {}, {:.1} req/s over {:.1}s",
         a.requests,
         a.failure_ratio * 100.0,
-        a.percentiles.p95,
+        or_dash(a.measured(), a.percentiles.p95, |v| format!("{v:.1} ms")),
         a.rps,
         report.run.duration_s,
     );

@@ -1,6 +1,21 @@
 //! Number formatting shared by the HTML page, the terminal views and the tick labels: the
 //! same value always reads the same everywhere.
 
+/// What every view shows in place of a figure that was not measured (a row whose requests
+/// were never sent has no latency: it reads "—", never 0.0).
+pub const NOT_MEASURED: &str = "—";
+
+/// `f(value)` when `measured`, else [`NOT_MEASURED`].
+pub fn or_dash(measured: bool, value: f64, f: impl Fn(f64) -> String) -> String {
+    if measured {
+        f(value)
+    } else {
+        NOT_MEASURED.to_owned()
+    }
+}
+
+pub use cicada_report::model::one_line;
+
 /// Milliseconds with a unit and a precision that fits the magnitude: `0.412 ms`, `12.3 ms`,
 /// `312 ms`, `4.21 s`.
 pub fn fmt_ms(ms: f64) -> String {
@@ -182,5 +197,20 @@ mod tests {
         assert_eq!(fmt_duration(42.5), "42.5s");
         assert_eq!(fmt_duration(125.0), "2m 05s");
         assert_eq!(fmt_duration(3723.0), "1h 02m 03s");
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_is_one_line_and_unmeasured_figures_read_as_a_dash() {
+        assert_eq!(
+            one_line("{\n  \"error\":\t\"bad\"\r\n}\u{1b}[2J"),
+            "{ \"error\": \"bad\" } [2J"
+        );
+        assert_eq!(or_dash(false, 0.0, fmt_ms_bare), "—");
+        assert_eq!(or_dash(true, 1.5, fmt_ms_bare), fmt_ms_bare(1.5));
     }
 }

@@ -45,7 +45,14 @@ pub fn render_junit(report: &RunReport) -> String {
         ("verdict_reason", v.reason_text()),
         ("exit_code", v.exit_code().to_string()),
     ];
-    for (name, value) in props {
+    // Users that never got past on_start (the verdict's reason starts with them too).
+    let users = report.users.as_ref().map(|u| {
+        [
+            ("users_spawned", u.spawned.to_string()),
+            ("users_never_started", u.never_started.to_string()),
+        ]
+    });
+    for (name, value) in props.into_iter().chain(users.into_iter().flatten()) {
         let _ = writeln!(
             x,
             r#"      <property name="{name}" value="{}"/>"#,

@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::format::{fmt_count, fmt_ms, fmt_ms_bare, fmt_rate, fmt_ratio_pct};
+use crate::format::{fmt_count, fmt_ms, fmt_ms_bare, fmt_rate, fmt_ratio_pct, or_dash};
 use cicada_report::model::{RequestStats, RunReport};
 
 /// Moves the cursor to the top-left corner and clears the screen.
@@ -74,8 +74,8 @@ impl LiveView {
             fmt_count(a.requests),
             fmt_count(a.failures),
             fmt_ratio_pct(a.failure_ratio),
-            fmt_ms(a.percentiles.p50),
-            fmt_ms(a.percentiles.p95),
+            or_dash(a.measured(), a.percentiles.p50, fmt_ms),
+            or_dash(a.measured(), a.percentiles.p95, fmt_ms),
         );
         const NUM_COLS: [(&str, usize); 6] = [
             ("Reqs", 10),
@@ -113,8 +113,8 @@ fn table_row(s: &RequestStats, name_width: usize) -> String {
         fmt_count(s.failures),
         fmt_ratio_pct(s.failure_ratio),
         fmt_rate(s.current_rps),
-        fmt_ms_bare(s.percentiles.p50),
-        fmt_ms_bare(s.percentiles.p95),
+        or_dash(s.measured(), s.percentiles.p50, fmt_ms_bare),
+        or_dash(s.measured(), s.percentiles.p95, fmt_ms_bare),
     )
 }
 
@@ -168,8 +168,8 @@ fn status_line(r: &RunReport, planned: Option<Duration>) -> String {
         a.requests,
         a.failures,
         fmt_ratio_pct(a.failure_ratio),
-        fmt_ms(a.percentiles.p50).replace(' ', ""),
-        fmt_ms(a.percentiles.p95).replace(' ', ""),
+        or_dash(a.measured(), a.percentiles.p50, fmt_ms).replace(' ', ""),
+        or_dash(a.measured(), a.percentiles.p95, fmt_ms).replace(' ', ""),
     )
 }
 

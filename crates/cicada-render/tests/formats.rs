@@ -472,3 +472,83 @@ fn html_shows_server_timing_only_when_present() {
     assert!(!page.contains("DB share"));
     assert!(!page.contains("Share of response time in the database"));
 }
+
+/// A run whose users never got past on_start: every format says so first with the same words,
+/// the failure groups carry the (escaped) body excerpt, and the task row that measured nothing
+/// reads "—" (HTML) or N/A percentiles with zeros elsewhere (CSV, as Locust writes a row with
+/// no requests), never 0.0 ms as if measured.
+#[test]
+fn users_that_never_started_are_said_first_with_the_body_and_unmeasured_rows_read_a_dash() {
+    use cicada_report::model::{FailureKind, FailureRow, UserStarts};
+    let mut r = empty_report();
+    let login = FailureRow {
+        user_type: None,
+        method: "POST".into(),
+        name: "/api/v1/auth/login".into(),
+        kind: FailureKind::Status,
+        message: "HTTP 401".into(),
+        occurrences: 40,
+        body_excerpt: Some("{\"error\":\"<b>invalid</b> credentials\"}".into()),
+    };
+    r.failures = vec![login.clone()];
+    r.users = Some(UserStarts {
+        spawned: 40,
+        never_started: 40,
+        failed_request: Some(login),
+    });
+    let headline = r.users.as_ref().unwrap().headline().unwrap();
+    assert_eq!(
+        headline,
+        "40 of 40 users never started their tasks: on_start failed at POST /api/v1/auth/login \
+         with HTTP 401 {\"error\":\"<b>invalid</b> credentials\"}"
+    );
+    r.run.interrupted = false;
+    r.verdict = cicada_report::model::Verdict {
+        passed: false,
+        reason: format!("{headline}; 40 of 40 requests failed"),
+        exit_code: Some(1),
+        unallowed_failures: 40,
+        ..cicada_report::model::Verdict::default()
+    };
+    let mut task = r.aggregated.clone();
+    task.method = "GET".into();
+    task.name = "/api/v1/agents".into();
+    r.requests = vec![task];
+    assert_valid(&validator(), &r.to_json_pretty());
+    let page = html::render_html(&r);
+    let escaped = "{&quot;error&quot;:&quot;&lt;b&gt;invalid&lt;/b&gt; credentials&quot;}";
+    assert!(!page.contains("<b>invalid</b>"), "unescaped excerpt");
+    assert!(page.contains("<div class=\"excerpt\""), "no excerpt");
+    let verdict_at = page.find("class=\"headline\"").unwrap();
+    let headline_html = &page[verdict_at..];
+    assert!(
+        headline_html.starts_with(&format!(
+            "class=\"headline\">FAILED: 40 of 40 users never started their tasks: on_start \
+             failed at POST /api/v1/auth/login with HTTP 401 {escaped}"
+        )),
+        "{}",
+        &headline_html[..300.min(headline_html.len())]
+    );
+    assert!(page.contains("<li class=\"never-started\">"));
+    // The task row: a dash in every latency cell, not 0.
+    let row_at = page
+        .find("<td class=\"name\">/<wbr>api/<wbr>v1/<wbr>agents</td>")
+        .expect("the task row");
+    let row = &page[row_at..row_at + page[row_at..].find("</tr>").unwrap()];
+    assert_eq!(row.matches("<td class=\"num\">—</td>").count(), 8, "{row}");
+    let xml = junit::render_junit(&r);
+    let (_, cases) = parse_junit(&xml);
+    assert!(
+        xml.contains(r#"<property name="users_never_started" value="40"/>"#),
+        "{xml}"
+    );
+    let (_, failed) = cases.iter().find(|c| c.0 == "failed requests").unwrap();
+    assert!(
+        failed.as_deref().unwrap().starts_with(&headline),
+        "{failed:?}"
+    );
+    let stats = parse_csv(&locust_csv::stats_csv(&r));
+    let agents = stats.iter().find(|row| row[1] == "/api/v1/agents").unwrap();
+    assert_eq!(&agents[4..8], ["0", "0", "0", "0"]);
+    assert!(agents[11..].iter().all(|c| c == "N/A"), "{agents:?}");
+}

@@ -58,6 +58,62 @@ pub struct RunReport {
     /// reports, and which figures are bounds rather than exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<MergeInfo>,
+    /// The virtual users of the run: how many were spawned and how many never got past
+    /// `on_start` (so never ran a task). `None` in reports written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<UserStarts>,
+}
+
+/// How many users the run spawned and how many never started their tasks because their
+/// `on_start` never succeeded (e.g. every login answered 401).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserStarts {
+    /// Virtual users created (closed model: users spawned; open model: the users of the pool
+    /// that carried the iterations).
+    pub spawned: u64,
+    /// Of those, users whose `on_start` never succeeded: they ran no task.
+    pub never_started: u64,
+    /// The `on_start` request that failed most often, with its most frequent failure group
+    /// (status, message and the first bytes of the response body). `None` when no `on_start`
+    /// request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_request: Option<FailureRow>,
+}
+
+impl UserStarts {
+    /// The line every front end puts first when users never started, e.g.
+    /// `40 of 40 users never started their tasks: on_start failed at POST /api/v1/auth/login
+    /// with HTTP 401 {"error":"invalid credentials"}`. `None` when every user started.
+    pub fn headline(&self) -> Option<String> {
+        if self.never_started == 0 {
+            return None;
+        }
+        let mut line = format!(
+            "{} of {} user{} never started {} tasks",
+            self.never_started,
+            self.spawned,
+            if self.spawned == 1 { "" } else { "s" },
+            if self.never_started == 1 {
+                "its"
+            } else {
+                "their"
+            },
+        );
+        if let Some(f) = &self.failed_request {
+            line.push_str(&format!(
+                ": on_start failed at {} with {}",
+                f.request(),
+                f.message
+            ));
+            if let Some(excerpt) = f.body_excerpt.as_deref().map(one_line)
+                && !excerpt.is_empty()
+            {
+                line.push(' ');
+                line.push_str(&excerpt);
+            }
+        }
+        Some(line)
+    }
 }
 
 /// How a merged report was made (`cicada merge`).
@@ -313,9 +369,17 @@ pub struct RequestStats {
     pub failures: u64,
     /// `failures / requests` (0 with no requests).
     pub failure_ratio: f64,
+    /// The latency fields (`min_ms`, `max_ms`, `mean_ms`, `percentiles`) are left out of the
+    /// JSON when the row measured no latency (no request of it was sent, e.g. a task that never
+    /// ran because `on_start` failed): a missing field means "not measured", never 0 ms. Read
+    /// back, they are 0; [`RequestStats::measured`] tells them apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub min_ms: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub max_ms: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub mean_ms: f64,
+    #[serde(default, skip_serializing_if = "Percentiles::is_unmeasured")]
     pub percentiles: Percentiles,
     /// Mean response body size in bytes.
     pub avg_size_bytes: f64,
@@ -347,6 +411,26 @@ pub struct RequestStats {
     /// `app`); `None` when no response of this row reported `db` or `pool`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timing: Option<ServerTimingStats>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+impl Percentiles {
+    /// All zero: no latency was recorded (a recorded latency is at least 1 µs).
+    pub fn is_unmeasured(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl RequestStats {
+    /// Whether the row measured any latency. A row with no request sent (or only requests
+    /// that could not be sent) did not: its latency figures are 0 and mean "not measured";
+    /// renderers show "—" for them.
+    pub fn measured(&self) -> bool {
+        self.max_ms > 0.0
+    }
 }
 
 /// The target's own account of its time, from the `db`, `pool` and `app` entries of its
@@ -528,6 +612,61 @@ pub struct FailureRow {
     /// e.g. `"HTTP 503"`, `"request timed out after 5s"`, `"check failed: /status == \"ok\""`.
     pub message: String,
     pub occurrences: u64,
+    /// The first bytes of the response body of the group's first failure (at most
+    /// [`BODY_EXCERPT_LEN`] bytes, cut at a character boundary, invalid UTF-8 replaced), e.g.
+    /// `{"error":"invalid credentials"}`. `None` when no response arrived (timeouts, refused
+    /// connections) and in reports written before it was recorded; empty for an empty body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_excerpt: Option<String>,
+}
+
+/// Bytes of a response body a failure group keeps ([`FailureRow::body_excerpt`]).
+pub const BODY_EXCERPT_LEN: usize = 200;
+
+impl FailureRow {
+    /// `"POST /api/v1/auth/login"` (the name alone when it already starts with the method).
+    pub fn request(&self) -> String {
+        if self.method.is_empty() || self.name.starts_with(&self.method) {
+            self.name.clone()
+        } else {
+            format!("{} {}", self.method, self.name)
+        }
+    }
+}
+
+/// A response body excerpt on one line: control characters and runs of whitespace (a
+/// pretty-printed JSON body, an HTML page) become one space, so it cannot break a terminal
+/// line, a table, an XML attribute or a log; no other character is dropped.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.trim().chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = true;
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A body excerpt as a report keeps it: at most [`BODY_EXCERPT_LEN`] bytes, invalid UTF-8
+/// replaced, a character cut by the limit dropped, trailing whitespace trimmed.
+pub fn body_excerpt(bytes: &[u8]) -> String {
+    let bytes = &bytes[..bytes.len().min(BODY_EXCERPT_LEN)];
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        // A character cut at the end by the limit is dropped, not replaced.
+        Err(e) if e.error_len().is_none() => {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""))
+        }
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
+    text.trim_end().to_string()
 }
 
 /// One threshold and its outcome.

@@ -350,6 +350,7 @@ pub fn sample_report() -> RunReport {
             kind: FailureKind::Status,
             message: "HTTP 401 (expected 200)".into(),
             occurrences: f_login,
+            body_excerpt: Some(r#"{"error":"invalid credentials"}"#.into()),
         },
         FailureRow {
             user_type: None,
@@ -358,6 +359,7 @@ pub fn sample_report() -> RunReport {
             kind: FailureKind::Timeout,
             message: "request timed out after 5s".into(),
             occurrences: f_metrics,
+            body_excerpt: None,
         },
         FailureRow {
             user_type: None,
@@ -366,6 +368,7 @@ pub fn sample_report() -> RunReport {
             kind: FailureKind::Check,
             message: "check failed: body contains \"<html><script>alert(1)</script>\"".into(),
             occurrences: f_search,
+            body_excerpt: Some("<html><script>alert('excerpt')</script>".into()),
         },
     ];
     failures.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
@@ -438,6 +441,11 @@ pub fn sample_report() -> RunReport {
         open_model: None,
         analysis: None,
         merged: None,
+        users: Some(crate::model::UserStarts {
+            spawned: 100,
+            never_started: 0,
+            failed_request: None,
+        }),
     }
 }
 

@@ -35,11 +35,15 @@ pub fn is_error_threshold(t: &Threshold) -> bool {
 
 /// Decide the verdict of a run from its thresholds (parsed, with their results, in the same
 /// order), its request rows, the `exit_code_on_error` in effect and the warnings so far.
+/// `never_started` is the line saying that users never got past `on_start`
+/// ([`cicada_report::model::UserStarts::headline`]): it comes first in the reason, because
+/// every other figure of such a run measured nothing of the tasks.
 pub fn decide(
     thresholds: &[Threshold],
     results: &[ThresholdResult],
     rows: &[RowFailures<'_>],
     exit_code_on_error: u8,
+    never_started: Option<String>,
     warnings: Vec<String>,
 ) -> Verdict {
     let failed = failed_lines(results);
@@ -103,6 +107,10 @@ pub fn decide(
             if results.len() == 1 { "" } else { "s" }
         ),
     };
+    let reason = match never_started {
+        Some(first) => format!("{first}; {reason}"),
+        None => reason,
+    };
     Verdict {
         passed,
         failed,
@@ -165,7 +173,7 @@ mod tests {
 
     #[test]
     fn any_failed_request_fails_a_run_without_thresholds() {
-        let v = decide(&[], &[], &[row("POST", "/login", 50, 50)], 1, vec![]);
+        let v = decide(&[], &[], &[row("POST", "/login", 50, 50)], 1, None, vec![]);
         assert!(!v.passed);
         assert_eq!(v.exit_code, Some(1));
         assert_eq!(v.unallowed_failures, 50);
@@ -178,9 +186,9 @@ mod tests {
     #[test]
     fn the_error_code_is_the_one_asked_for_and_zero_lets_the_run_pass_saying_why() {
         let rows = [row("GET", "/a", 10, 3)];
-        let v = decide(&[], &[], &rows, 7, vec![]);
+        let v = decide(&[], &[], &rows, 7, None, vec![]);
         assert_eq!((v.passed, v.exit_code), (false, Some(7)));
-        let v = decide(&[], &[], &rows, 0, vec![]);
+        let v = decide(&[], &[], &rows, 0, None, vec![]);
         assert_eq!((v.passed, v.exit_code), (true, Some(0)));
         assert!(
             v.reason.starts_with("3 of 10 requests failed") && v.reason.contains("ignored"),
@@ -191,9 +199,28 @@ mod tests {
     }
 
     #[test]
+    fn users_that_never_started_come_first_in_the_reason() {
+        let line = "40 of 40 users never started their tasks: on_start failed at POST /login \
+                    with HTTP 401 {\"error\":\"invalid credentials\"}";
+        let v = decide(
+            &[],
+            &[],
+            &[row("POST", "/login", 40, 40)],
+            1,
+            Some(line.to_string()),
+            vec![],
+        );
+        assert_eq!((v.passed, v.exit_code), (false, Some(1)));
+        assert_eq!(
+            v.reason,
+            format!("{line}; 40 of 40 requests failed; no threshold allows failed requests")
+        );
+    }
+
+    #[test]
     fn a_healthy_run_passes_with_or_without_thresholds() {
         let rows = [row("GET", "/a", 10, 0)];
-        let v = decide(&[], &[], &rows, 1, vec![]);
+        let v = decide(&[], &[], &rows, 1, None, vec![]);
         assert_eq!((v.passed, v.exit_code), (true, Some(0)));
         assert_eq!(
             v.reason,
@@ -204,6 +231,7 @@ mod tests {
             &[result("p95<200ms", true)],
             &rows,
             1,
+            None,
             vec![],
         );
         assert_eq!(v.reason, "all 1 threshold passed");
@@ -213,11 +241,18 @@ mod tests {
     fn an_error_threshold_allows_the_failures_of_the_rows_it_covers_only() {
         let rows = [row("GET", "/a", 10, 2), row("GET", "/b", 10, 1)];
         let all = [t("error_rate<50%")];
-        let v = decide(&all, &[result("error_rate<50%", true)], &rows, 1, vec![]);
+        let v = decide(
+            &all,
+            &[result("error_rate<50%", true)],
+            &rows,
+            1,
+            None,
+            vec![],
+        );
         assert!(v.passed, "{}", v.reason);
         assert_eq!(v.unallowed_failures, 0);
         let only_a = [t("GET /a: error_rate<50%")];
-        let v = decide(&only_a, &[result("x", true)], &rows, 1, vec![]);
+        let v = decide(&only_a, &[result("x", true)], &rows, 1, None, vec![]);
         assert!(!v.passed);
         assert_eq!(v.unallowed_failures, 1);
         assert!(
@@ -229,7 +264,7 @@ mod tests {
         );
         // A latency threshold allows no failure.
         let p95 = [t("p95<200ms")];
-        let v = decide(&p95, &[result("p95<200ms", true)], &rows, 1, vec![]);
+        let v = decide(&p95, &[result("p95<200ms", true)], &rows, 1, None, vec![]);
         assert_eq!((v.passed, v.unallowed_failures), (false, 3));
     }
 
@@ -241,6 +276,7 @@ mod tests {
             &[result("p95<200ms", false)],
             &rows,
             9,
+            None,
             vec![],
         );
         assert_eq!((v.passed, v.exit_code), (false, Some(1)));
@@ -254,6 +290,7 @@ mod tests {
             &[result("p95<200ms", false)],
             &rows,
             0,
+            None,
             vec![],
         );
         assert_eq!(v.reason, "1 of 1 threshold failed");

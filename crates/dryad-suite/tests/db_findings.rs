@@ -63,20 +63,22 @@ fn row<'a>(report: &'a RunReport, name: &str) -> &'a RequestStats {
 }
 
 fn finding(report: &RunReport, kind: FindingKind) -> Option<&Finding> {
-    report
+    let all: Vec<&Finding> = report
         .analysis
         .as_ref()
         .expect("analysis attached")
         .findings
         .iter()
         .filter(|f| f.kind == kind)
-        // A pool can be named twice (from the scraped gauges and from Server-Timing waits),
-        // in either order; the most severe is the one the user acts on.
-        .max_by(|a, b| {
-            a.severity
-                .partial_cmp(&b.severity)
-                .expect("severities are ordered")
-        })
+        .collect();
+    // A pool seen in the scraped gauges and in the Server-Timing waits is one finding with
+    // both evidences, never the same headline twice.
+    assert!(
+        all.len() <= 1,
+        "{kind:?} named {} times: {all:#?}",
+        all.len()
+    );
+    all.first().copied()
 }
 
 #[test]
@@ -119,6 +121,14 @@ fn a_one_connection_pool_is_found_and_a_normal_pool_is_not() {
         .find(|e| e.label == "pool wait, share of response time")
         .unwrap_or_else(|| panic!("{}", summary(pool)));
     assert!(share.value > 50.0, "{}", summary(pool));
+    // The gauges' evidence (every connection in use) is in the same finding.
+    assert!(
+        pool.evidence
+            .iter()
+            .any(|e| e.label.starts_with("seconds with every connection in use")),
+        "{}",
+        summary(pool)
+    );
     let db = finding(&tiny, FindingKind::DatabaseBound)
         .unwrap_or_else(|| panic!("database finding in {:#?}", tiny.analysis));
     assert!(

@@ -203,6 +203,55 @@ fn zoo_errors_from_the_first_request_bad_credentials() {
         "not 'errors begin under load':\n{}",
         out.listing()
     );
+    // No user got past on_start: the finding and the verdict say so first, with the request
+    // that failed, its status and the first bytes of dryad's answer.
+    let excerpt = "\"error\":\"invalid_credentials\"";
+    assert!(
+        f.title.starts_with(
+            "No user got past on_start: 5 of 5 users failed POST /api/v1/auth/login with HTTP 401 {"
+        ) && f.title.contains(excerpt),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.next_step.contains("credentials and data"),
+        "{}",
+        f.next_step
+    );
+    let users = out.report.users.as_ref().expect("users recorded");
+    assert_eq!((users.spawned, users.never_started), (5, 5));
+    let failed = users.failed_request.as_ref().expect("the failing request");
+    assert_eq!(failed.message, "HTTP 401");
+    assert!(
+        failed
+            .body_excerpt
+            .as_deref()
+            .is_some_and(|b| b.contains(excerpt)),
+        "{failed:?}"
+    );
+    assert!(
+        out.report
+            .failures
+            .iter()
+            .all(|g| g.body_excerpt.as_deref().is_some_and(|b| b.len() <= 200)),
+        "{:?}",
+        out.report.failures
+    );
+    let reason = &out.report.verdict.reason;
+    assert!(
+        reason.starts_with("5 of 5 users never started their tasks: on_start failed at POST /api/v1/auth/login with HTTP 401 {") && reason.contains(excerpt),
+        "{reason}"
+    );
+    assert_eq!(out.report.verdict.exit_code, Some(1));
+    // The task row measured nothing.
+    let task = out
+        .report
+        .requests
+        .iter()
+        .find(|r| r.name.ends_with("/metrics"))
+        .expect("the task row");
+    assert_eq!(task.requests, 0);
+    assert!(!task.measured(), "{task:?}");
 }
 
 #[test]
@@ -427,6 +476,7 @@ fn zoo_cache_that_levels_off_is_quiet() {
         out.listing()
     );
     assert_quiet(&out);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Managed targets behind wrappers: whole-tree tracking, the CPU limit, a restart (issue #10,

@@ -49,8 +49,12 @@ fn next_step(k: FailureKind) -> &'static str {
 pub fn error_onset(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<Finding> {
     let report = input.report;
     let total_failures: u64 = report.timeline.iter().map(|s| s.failures).sum();
-    // Failures from the first requests on are not an onset under load: `from_start` says so.
-    if total_failures == 0 || super::from_start::fails_from_start(report) {
+    // Failures from the first requests on, or of users that never got past on_start, are
+    // not an onset under load: `from_start` says so.
+    if total_failures == 0
+        || super::from_start::fails_from_start(report)
+        || super::from_start::no_user_started(report)
+    {
         return None;
     }
     let tl = &report.timeline;
@@ -171,6 +175,7 @@ mod tests {
             kind: FailureKind::Timeout,
             message: "request timed out after 5s".into(),
             occurrences: 800,
+            body_excerpt: None,
         });
         let input = FindingsInput::new(&report);
         let f = error_onset(&input, &FindingsConfig::default()).expect("finding");

@@ -27,6 +27,14 @@ pub fn fails_from_start(report: &RunReport) -> bool {
     requests > 0 && failures as f64 >= FAILED_SHARE * requests as f64
 }
 
+/// Whether no user of the run got past `on_start` (every one spawned never ran a task).
+pub fn no_user_started(report: &RunReport) -> bool {
+    report
+        .users
+        .as_ref()
+        .is_some_and(|u| u.spawned > 0 && u.never_started == u.spawned)
+}
+
 /// `"HTTP 401"` → 401.
 fn status_of(message: &str) -> Option<u16> {
     message
@@ -69,9 +77,65 @@ fn next_step(top: &FailureRow) -> String {
     }
 }
 
+/// The finding when no user got past `on_start`: it names the request that failed, its
+/// status and the start of the body, and sends the reader to the data the scenario logs in
+/// with.
+fn never_started(report: &RunReport, base: Finding) -> Finding {
+    let Some(users) = report.users.as_ref() else {
+        return base;
+    };
+    let Some(f) = users.failed_request.as_ref() else {
+        return base;
+    };
+    let excerpt = f
+        .body_excerpt
+        .as_deref()
+        .map(cicada_report::model::one_line)
+        .filter(|e| !e.is_empty())
+        .map(|e| format!(" {e}"))
+        .unwrap_or_default();
+    let title = format!(
+        "No user got past on_start: {} of {} users failed {} with {}{excerpt}",
+        users.never_started,
+        users.spawned,
+        f.request(),
+        f.message
+    );
+    let summary = format!(
+        "Every user's on_start failed, so no user ran a task: the task rows measured nothing          (\"—\"), and the only requests sent were on_start's. {}",
+        base.summary
+    );
+    let next_step = match f.kind {
+        FailureKind::Status | FailureKind::Check | FailureKind::Protocol => format!(
+            "Check the credentials and data the scenario logs in with (its variables and              feeder rows, the on_start request's body and headers) against what {} expects;              the target answered {}{excerpt}. Run again once one login by hand succeeds.",
+            f.request(),
+            f.message
+        ),
+        _ => base.next_step.clone(),
+    };
+    let mut evidence = vec![
+        ev(
+            "users never started",
+            users.never_started as f64,
+            "users",
+            None,
+        ),
+        ev("users spawned", users.spawned as f64, "users", None),
+    ];
+    evidence.extend(base.evidence);
+    Finding {
+        title,
+        summary,
+        next_step,
+        evidence,
+        ..base
+    }
+}
+
 pub fn errors_from_start(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Option<Finding> {
     let report = input.report;
-    if !fails_from_start(report) {
+    let stuck_in_on_start = no_user_started(report);
+    if !fails_from_start(report) && !stuck_in_on_start {
         return None;
     }
     let tl = &report.timeline;
@@ -125,7 +189,7 @@ pub fn errors_from_start(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Op
                 .join(", ")
         ));
     }
-    Some(Finding {
+    let finding = Finding {
         kind: FindingKind::ErrorsFromStart,
         severity: severity::from_error_ratio(ratio),
         score: 700.0 + (ratio * 100.0).min(100.0),
@@ -144,6 +208,11 @@ pub fn errors_from_start(input: &FindingsInput<'_>, _cfg: &FindingsConfig) -> Op
         ],
         window: Some(window),
         next_step: next_step(top),
+    };
+    Some(if stuck_in_on_start {
+        never_started(report, finding)
+    } else {
+        finding
     })
 }
 
@@ -187,6 +256,54 @@ mod tests {
                 &FindingsConfig::default()
             )
             .is_none()
+        );
+    }
+
+    #[test]
+    fn users_that_never_got_past_on_start_are_named_with_the_request_status_and_body() {
+        let mut report = failing(1);
+        report.failures[0].method = "POST".into();
+        report.failures[0].body_excerpt = Some("{\"error\":\"invalid credentials\"}\n".into());
+        report.users = Some(cicada_report::model::UserStarts {
+            spawned: 40,
+            never_started: 40,
+            failed_request: Some(report.failures[0].clone()),
+        });
+        let f = errors_from_start(&FindingsInput::new(&report), &FindingsConfig::default())
+            .expect("finding");
+        assert_eq!(
+            f.title,
+            "No user got past on_start: 40 of 40 users failed POST /api/v1/auth/login with \
+             HTTP 401 {\"error\":\"invalid credentials\"}"
+        );
+        assert!(
+            f.next_step.contains("credentials and data"),
+            "{}",
+            f.next_step
+        );
+        assert!(f.summary.contains("no user ran a task"), "{}", f.summary);
+        let never = f
+            .evidence
+            .iter()
+            .find(|e| e.label == "users never started")
+            .expect("evidence");
+        assert_eq!((never.value, never.unit.as_str()), (40.0, "users"));
+        assert_eq!(f.severity, Severity::Critical);
+        // Not "errors begin at N users", even when the first seconds were not mostly failures
+        // (a late spawn of users whose login fails).
+        let mut late = failing(12);
+        late.users = report.users.clone();
+        assert!(no_user_started(&late));
+        assert!(
+            super::super::errors::error_onset(
+                &FindingsInput::new(&late),
+                &FindingsConfig::default()
+            )
+            .is_none()
+        );
+        assert!(
+            errors_from_start(&FindingsInput::new(&late), &FindingsConfig::default())
+                .is_some_and(|f| f.title.starts_with("No user got past on_start"))
         );
     }
 

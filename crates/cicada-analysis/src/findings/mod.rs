@@ -242,6 +242,7 @@ pub fn analyze(input: &FindingsInput<'_>, config: &FindingsConfig) -> FindingsOu
     findings.extend(memory::memory_growth(input, config));
     findings.extend(endpoints::slowest_endpoints(input, config));
     findings.extend(endpoints::latency_growth(input, config));
+    let mut findings = policy::merge_same_kind(findings);
     if let Some(quiet) = quiet::no_bottleneck(input, config, &findings) {
         findings.push(quiet);
     }

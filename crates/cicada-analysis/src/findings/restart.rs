@@ -263,6 +263,7 @@ mod tests {
                 kind: FailureKind::Connection,
                 message: "connection refused".into(),
                 occurrences: 90,
+                body_excerpt: None,
             });
         }
         report

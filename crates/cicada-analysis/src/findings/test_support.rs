@@ -148,6 +148,7 @@ impl ReportBuilder {
                 kind: FailureKind::Status,
                 message: "HTTP 503".into(),
                 occurrences: n,
+                body_excerpt: None,
             })
             .collect();
         RunReport {
@@ -205,6 +206,7 @@ impl ReportBuilder {
             open_model: None,
             analysis: None,
             merged: None,
+            users: None,
         }
     }
 }

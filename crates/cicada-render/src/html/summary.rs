@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::Section;
 use crate::escape::escape;
-use crate::format::{fmt_bytes, fmt_count, fmt_duration, fmt_ms, fmt_rate, fmt_ratio_pct};
+use crate::format::{fmt_bytes, fmt_count, fmt_duration, fmt_ms, fmt_rate, fmt_ratio_pct, or_dash};
 use cicada_report::model::{LoadModel, RunReport};
 
 /// Title, verdict banner and headline cards.
@@ -39,6 +39,10 @@ fn verdict(r: &RunReport) -> String {
         escape(&headline)
     );
     let mut items = String::new();
+    // Users that never got past on_start: the first thing to fix, said first.
+    if let Some(line) = r.users.as_ref().and_then(|u| u.headline()) {
+        let _ = write!(items, "<li class=\"never-started\">{}</li>", escape(&line));
+    }
     for f in &v.failed {
         let _ = write!(items, "<li class=\"failed\">{}</li>", escape(f));
     }
@@ -61,6 +65,7 @@ fn verdict(r: &RunReport) -> String {
 
 fn cards(r: &RunReport) -> String {
     let a = &r.aggregated;
+    let ms = |v: f64| or_dash(a.measured(), v, fmt_ms);
     let peak_users = r.timeline.iter().map(|s| s.users).max().unwrap_or(0);
     let users_label = match r.run.plan.model {
         LoadModel::Closed => "Peak users",
@@ -87,28 +92,23 @@ fn cards(r: &RunReport) -> String {
         ),
         (
             "Median",
-            fmt_ms(a.percentiles.p50),
+            ms(a.percentiles.p50),
             "p50 response time".into(),
             false,
         ),
         (
             "p95",
-            fmt_ms(a.percentiles.p95),
+            ms(a.percentiles.p95),
             "95% were faster".into(),
             false,
         ),
         (
             "p99",
-            fmt_ms(a.percentiles.p99),
+            ms(a.percentiles.p99),
             "99% were faster".into(),
             false,
         ),
-        (
-            "Max",
-            fmt_ms(a.max_ms),
-            format!("min {}", fmt_ms(a.min_ms)),
-            false,
-        ),
+        ("Max", ms(a.max_ms), format!("min {}", ms(a.min_ms)), false),
         (users_label, fmt_count(peak_users), String::new(), false),
         (
             "Duration",

@@ -4,9 +4,11 @@ use std::fmt::Write as _;
 
 use super::{Section, name_html};
 use crate::escape::escape;
-use crate::format::{fmt_count, fmt_ms, fmt_ms_bare, fmt_pct, fmt_rate, fmt_ratio_pct};
+use crate::format::{
+    fmt_count, fmt_ms, fmt_ms_bare, fmt_pct, fmt_rate, fmt_ratio_pct, one_line, or_dash,
+};
 use crate::junit::value_with_unit;
-use cicada_report::model::{FailureKind, RequestStats, RunReport};
+use cicada_report::model::{FailureKind, FailureRow, RequestStats, RunReport};
 
 /// Locust's request table plus p95, p99 and p99.9; the aggregated row in the footer.
 pub fn requests_section(r: &RunReport) -> Section {
@@ -87,15 +89,17 @@ fn request_row(s: &RequestStats, timing: bool) -> String {
         .map(|u| format!("<span class=\"ut\">{}</span>", escape(u)))
         .unwrap_or_default();
     let fail_class = if s.failures > 0 { "num bad" } else { "num" };
+    // A row that measured nothing (its requests were never sent) reads "—", never 0.
+    let ms = |v: f64| or_dash(s.measured(), v, fmt_ms_bare);
     let cells = [
-        fmt_ms_bare(p.p50),
-        fmt_ms_bare(p.p90),
-        fmt_ms_bare(p.p95),
-        fmt_ms_bare(p.p99),
-        fmt_ms_bare(p.p99_9),
-        fmt_ms_bare(s.mean_ms),
-        fmt_ms_bare(s.min_ms),
-        fmt_ms_bare(s.max_ms),
+        ms(p.p50),
+        ms(p.p90),
+        ms(p.p95),
+        ms(p.p99),
+        ms(p.p99_9),
+        ms(s.mean_ms),
+        ms(s.min_ms),
+        ms(s.max_ms),
         fmt_count(s.avg_size_bytes.round() as u64),
         fmt_rate(s.current_rps),
         fmt_rate(s.current_failures_per_s),
@@ -144,6 +148,23 @@ fn kind_label(k: FailureKind) -> &'static str {
     }
 }
 
+/// A failure group's message, with the first bytes of its response body (escaped) below.
+fn message_html(f: &FailureRow) -> String {
+    let mut h = escape(&f.message);
+    if let Some(excerpt) = f.body_excerpt.as_deref().map(one_line) {
+        let _ = write!(
+            h,
+            "<div class=\"excerpt\" title=\"the first bytes of the response body\">{}</div>",
+            if excerpt.is_empty() {
+                "(empty body)".to_owned()
+            } else {
+                escape(&excerpt)
+            }
+        );
+    }
+    h
+}
+
 /// Failures grouped by request, kind and message.
 pub fn failures_section(r: &RunReport) -> Section {
     let total: u64 = r.failures.iter().map(|f| f.occurrences).sum();
@@ -181,7 +202,7 @@ pub fn failures_section(r: &RunReport) -> Section {
                  <td class=\"msg\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 kind_label(f.kind),
                 name_html(&request),
-                escape(&f.message),
+                message_html(f),
                 fmt_count(f.occurrences),
                 fmt_pct(share)
             );

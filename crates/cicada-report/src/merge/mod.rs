@@ -141,7 +141,7 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
     let span = run::span(inputs)?;
     let mut rows = rows::Rows::default();
     let mut aggregated = rows::RowAcc::new();
-    let mut failures: BTreeMap<_, u64> = BTreeMap::new();
+    let mut failures: BTreeMap<_, (u64, Option<String>)> = BTreeMap::new();
     for input in inputs {
         let r = &input.report;
         for row in &r.requests {
@@ -166,7 +166,12 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
                 f.kind,
                 f.message.clone(),
             );
-            *failures.entry(key).or_default() += f.occurrences;
+            let group = failures.entry(key).or_default();
+            group.0 += f.occurrences;
+            // The first report's excerpt that has one.
+            if group.1.is_none() {
+                group.1.clone_from(&f.body_excerpt);
+            }
         }
     }
     let (requests, row_histograms) = rows.finish(span.duration_s, &mut approx);
@@ -175,13 +180,14 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
     let mut failures: Vec<FailureRow> = failures
         .into_iter()
         .map(
-            |((name, method, user_type, kind, message), occurrences)| FailureRow {
+            |((name, method, user_type, kind, message), (occurrences, body_excerpt))| FailureRow {
                 user_type,
                 method,
                 name,
                 kind,
                 message,
                 occurrences,
+                body_excerpt,
             },
         )
         .collect();

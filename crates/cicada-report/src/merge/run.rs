@@ -8,7 +8,8 @@ use chrono::{DateTime, FixedOffset};
 use super::{Approximations, Input, MergeError};
 use crate::model::{
     FailureRow, IntervalSample, MachineInfo, MergeInfo, MergedWorker, OpenModelStats, RequestStats,
-    RunInfo, RunReport, SCHEMA_VERSION, ThresholdResult, ToolInfo, UserTypeInfo, Verdict,
+    RunInfo, RunReport, SCHEMA_VERSION, ThresholdResult, ToolInfo, UserStarts, UserTypeInfo,
+    Verdict,
 };
 
 /// Refuse a report of another scenario or with other thresholds than the first.
@@ -287,7 +288,29 @@ pub(super) fn assemble(
             workers: inputs.iter().map(worker).collect(),
             approximations: approx.lines(),
         }),
+        users: users(inputs),
     }
+}
+
+/// The workers' users added up; the failing `on_start` request is the one that failed most
+/// often in any worker. `None` when no worker recorded its users.
+fn users(inputs: &[Input]) -> Option<UserStarts> {
+    let all: Vec<&UserStarts> = inputs
+        .iter()
+        .filter_map(|i| i.report.users.as_ref())
+        .collect();
+    if all.is_empty() {
+        return None;
+    }
+    Some(UserStarts {
+        spawned: all.iter().map(|u| u.spawned).sum(),
+        never_started: all.iter().map(|u| u.never_started).sum(),
+        failed_request: all
+            .iter()
+            .filter_map(|u| u.failed_request.as_ref())
+            .max_by_key(|f| f.occurrences)
+            .cloned(),
+    })
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ pub async fn drive(shared: &Arc<Shared>) {
                 UserClient::new(Arc::clone(&shared.settings)),
                 shared.shards.for_user(index),
             );
+            shared.spawned.fetch_add(1, Ordering::Relaxed);
             let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
             shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
             let signal = StopSignal::default();

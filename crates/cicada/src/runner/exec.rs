@@ -77,7 +77,11 @@ pub async fn execute(
                     true
                 }
                 Err((kind, message)) => {
-                    vu.shard.record(req.row, &sample, Some((kind, &message)));
+                    // The body's first bytes go with the failure (copied only when it
+                    // starts a new failure group).
+                    let excerpt = vu.client.response().excerpt();
+                    vu.shard
+                        .record_failed_response(req.row, &sample, kind, &message, excerpt);
                     false
                 }
             };

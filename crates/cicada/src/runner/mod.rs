@@ -31,7 +31,7 @@ use crate::http::tls::{TlsError, TlsSetup};
 use crate::http::{ClientSettings, UnreachableError, preflight, resolve};
 use crate::plan::{LoadPlan, PlanModel};
 use crate::scenario::compile::Program;
-use crate::stats::report::{ReportMeta, build_report};
+use crate::stats::report::{ReportMeta, UserCounts, build_report};
 use crate::stats::{Collector, IntervalContext, Shards};
 use crate::target::{Target, TargetError};
 
@@ -138,6 +138,12 @@ pub(crate) struct Shared {
     /// Open model: iterations dropped since the last collection.
     pub dropped: AtomicU64,
     pub scheduled: AtomicU64,
+    /// Users created (both models).
+    pub spawned: AtomicU64,
+    /// Users whose `on_start` succeeded (each counted once: a started user never runs it again).
+    pub users_started: AtomicU64,
+    /// Failed `on_start` attempts, by the row of the request that failed.
+    pub on_start_failed: Vec<AtomicU64>,
     /// Cancelled to end the run (by time, iterations, or a stop request).
     pub stop: CancellationToken,
     pub interrupted: AtomicBool,
@@ -211,6 +217,27 @@ impl Shared {
                 Vec::new()
             },
             exit_code_on_error: self.exit_code_on_error,
+            users: self.user_counts(),
+        }
+    }
+
+    /// Users spawned, those that never started, and the row whose `on_start` request failed
+    /// most often.
+    fn user_counts(&self) -> UserCounts {
+        let spawned = self.spawned.load(Ordering::Relaxed);
+        let started = self.users_started.load(Ordering::Relaxed);
+        let failed_row = self
+            .on_start_failed
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .max_by_key(|(row, n)| (*n, std::cmp::Reverse(*row)))
+            .map(|(row, _)| row);
+        UserCounts {
+            spawned,
+            never_started: spawned.saturating_sub(started),
+            failed_row,
         }
     }
 
@@ -279,6 +306,9 @@ impl Runner {
             iterations: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             scheduled: AtomicU64::new(0),
+            spawned: AtomicU64::new(0),
+            users_started: AtomicU64::new(0),
+            on_start_failed: (0..rows).map(|_| AtomicU64::new(0)).collect(),
             stop: CancellationToken::new(),
             interrupted: AtomicBool::new(false),
             force: CancellationToken::new(),

@@ -61,6 +61,7 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
                 let index = created;
                 created += 1;
                 let user_type = spread.next_type();
+                shared.spawned.fetch_add(1, Ordering::Relaxed);
                 let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
                 shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
                 Vu::new(

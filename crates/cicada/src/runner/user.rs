@@ -51,9 +51,13 @@ pub async fn on_start(shared: &Shared, vu: &mut Vu) -> bool {
     let mut ok = true;
     for step in &ut.on_start {
         if !execute(shared, vu, step, None).await {
+            shared.on_start_failed[step.row].fetch_add(1, Ordering::Relaxed);
             ok = false;
             break;
         }
+    }
+    if ok && !vu.started {
+        shared.users_started.fetch_add(1, Ordering::Relaxed);
     }
     vu.started = ok;
     ok

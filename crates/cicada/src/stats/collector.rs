@@ -170,8 +170,7 @@ impl Collector {
         if push {
             self.last_len_s = len_s;
         }
-        self.failures.merge(&self.scratch.failures);
-        self.scratch.failures.clear();
+        self.scratch.failures.drain_into(&mut self.failures);
         self.scratch.lag = Default::default();
     }
 

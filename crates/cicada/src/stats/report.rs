@@ -2,10 +2,11 @@
 
 use cicada_report::model::{
     FailureRow, MachineInfo, OpenModelStats, PlanInfo, RequestStats, RunInfo, RunReport,
-    SCHEMA_VERSION, ThresholdResult, ToolInfo, UserTypeInfo,
+    SCHEMA_VERSION, ThresholdResult, ToolInfo, UserStarts, UserTypeInfo,
 };
 
 use super::collector::Collector;
+use super::failures::FailureGroup;
 use super::histogram::{
     Hist, distribution, encode, mean_ms, min_max_ms, new_hist, percentile_ms, percentiles,
 };
@@ -36,6 +37,49 @@ pub struct ReportMeta {
     pub warnings: Vec<String>,
     /// `--exit-code-on-error` (or the scenario's `[defaults] exit_code_on_error`).
     pub exit_code_on_error: u8,
+    pub users: UserCounts,
+}
+
+/// The runner's count of its users (see [`UserStarts`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserCounts {
+    pub spawned: u64,
+    /// Users whose `on_start` never succeeded.
+    pub never_started: u64,
+    /// The row of the `on_start` request that failed most often.
+    pub failed_row: Option<usize>,
+}
+
+impl UserCounts {
+    /// The report's figures: the failing request is the most frequent failure group of
+    /// `failed_row`.
+    fn starts(&self, rows: &[RowKey], c: &Collector) -> UserStarts {
+        let failed_request = self.failed_row.and_then(|row| {
+            c.failures
+                .sorted()
+                .into_iter()
+                .find(|g| g.0 == row)
+                .map(|g| failure_row(rows, g))
+        });
+        UserStarts {
+            spawned: self.spawned,
+            never_started: self.never_started,
+            failed_request,
+        }
+    }
+}
+
+fn failure_row(rows: &[RowKey], g: FailureGroup<'_>) -> FailureRow {
+    let (row, kind, message, n, excerpt) = g;
+    FailureRow {
+        user_type: Some(rows[row].user_type.clone()),
+        method: rows[row].method.clone(),
+        name: rows[row].name.clone(),
+        kind,
+        message: message.to_string(),
+        occurrences: n,
+        body_excerpt: excerpt.map(str::to_string),
+    }
 }
 
 fn row_stats(
@@ -178,6 +222,7 @@ pub fn rejudge(report: &mut RunReport, hists: &[Hist]) -> Result<(), ThresholdEr
         &results,
         &rows,
         report.verdict.exit_code_on_error,
+        report.users.as_ref().and_then(UserStarts::headline),
         std::mem::take(&mut report.verdict.warnings),
     );
     report.thresholds = results;
@@ -219,15 +264,9 @@ pub fn build_report(
         .failures
         .sorted()
         .into_iter()
-        .map(|(row, kind, message, n)| FailureRow {
-            user_type: Some(rows[row].user_type.clone()),
-            method: rows[row].method.clone(),
-            name: rows[row].name.clone(),
-            kind,
-            message: message.to_string(),
-            occurrences: n,
-        })
+        .map(|g| failure_row(rows, g))
         .collect();
+    let users = meta.users.starts(rows, c);
     let thresholds: Vec<ThresholdResult> = thresholds_in
         .iter()
         .map(|t| evaluate(t, rows, &c.totals, d))
@@ -248,6 +287,7 @@ pub fn build_report(
         &thresholds,
         &rows_seen,
         meta.exit_code_on_error,
+        users.headline(),
         warnings,
     );
     let open_model = meta.open.then(|| OpenModelStats {
@@ -290,5 +330,6 @@ pub fn build_report(
         open_model,
         analysis: None,
         merged: None,
+        users: Some(users),
     }
 }

@@ -180,9 +180,35 @@ impl Shard {
         }
     }
 
-    /// Record a request; `failure` marks it failed with a kind and message.
+    /// Record a request; `failure` marks it failed with a kind and message (no response, or
+    /// none worth showing: see [`Shard::record_failed_response`]).
     #[inline]
     pub fn record(&self, row: usize, sample: &Sample, failure: Option<(FailureKind, &str)>) {
+        self.record_inner(row, sample, failure, None);
+    }
+
+    /// Record a request that failed on its response (a status, a check, a capture):
+    /// `excerpt` is the start of the response body, copied only if this failure starts a new
+    /// group of the shard.
+    pub fn record_failed_response(
+        &self,
+        row: usize,
+        sample: &Sample,
+        kind: FailureKind,
+        message: &str,
+        excerpt: &[u8],
+    ) {
+        self.record_inner(row, sample, Some((kind, message)), Some(excerpt));
+    }
+
+    #[inline]
+    fn record_inner(
+        &self,
+        row: usize,
+        sample: &Sample,
+        failure: Option<(FailureKind, &str)>,
+        excerpt: Option<&[u8]>,
+    ) {
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         let r = &mut d.rows[row];
         if sample.total_us > 0 {
@@ -203,7 +229,7 @@ impl Shard {
         }
         if let Some((kind, message)) = failure {
             r.failures += 1;
-            d.failures.add(row, kind, message, 1);
+            d.failures.add(row, kind, message, excerpt, 1);
         }
     }
 
@@ -226,10 +252,7 @@ impl Shard {
                 r.reset();
             }
         }
-        if !d.failures.is_empty() {
-            into.failures.merge(&d.failures);
-            d.failures.clear();
-        }
+        d.failures.drain_into(&mut into.failures);
         if d.lag.started > 0 {
             let _ = into.lag.hist.add(&d.lag.hist);
             into.lag.started += d.lag.started;

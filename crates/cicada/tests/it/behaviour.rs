@@ -490,3 +490,123 @@ async fn slow_responses_time_out_and_are_counted() {
         slow.max_ms
     );
 }
+
+/// Every login refused: the report counts the users that never started their tasks, names
+/// the request that failed with the first bytes of its body, and the task row measured
+/// nothing (no latency figures in the JSON, not 0 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_whose_on_start_always_fails_are_counted_with_the_failing_response() {
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("content-type", "application/json")],
+                    // A long body: the excerpt keeps its first 200 bytes.
+                    format!(
+                        "{{\"error\":\"invalid credentials\",\"pad\":\"{}\"}}",
+                        "x".repeat(400)
+                    ),
+                )
+            }),
+        )
+        .route("/me", get(|| async { StatusCode::OK }));
+    let host = serve(app).await;
+    let toml = r#"
+[[users]]
+headers = { Authorization = "Bearer {{token}}" }
+
+[[users.on_start]]
+method = "POST"
+path = "/login"
+capture = { token = { json = "/access_token" } }
+
+[[users.tasks]]
+method = "GET"
+path = "/me"
+"#;
+    let load = LoadSpec {
+        users: Some(3),
+        spawn_rate: Some(1000.0),
+        run_time: Some(Duration::from_millis(1500)),
+        ..LoadSpec::default()
+    };
+    let report = run_toml(toml, &host, load).await;
+    let users = report.users.as_ref().expect("users recorded");
+    assert_eq!((users.spawned, users.never_started), (3, 3));
+    let failed = users.failed_request.as_ref().expect("the failing request");
+    assert_eq!(
+        (failed.method.as_str(), failed.name.as_str()),
+        ("POST", "/login")
+    );
+    assert_eq!(failed.message, "HTTP 401");
+    let excerpt = failed.body_excerpt.as_deref().expect("excerpt");
+    assert_eq!(excerpt.len(), 200);
+    assert!(
+        excerpt.starts_with("{\"error\":\"invalid credentials\""),
+        "{excerpt}"
+    );
+    // Each failure group of the report carries it too.
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].body_excerpt.as_deref(), Some(excerpt));
+    assert!(
+        report.verdict.reason.starts_with(
+            "3 of 3 users never started their tasks: on_start failed at POST /login with \
+             HTTP 401 {\"error\":\"invalid credentials\""
+        ),
+        "{}",
+        report.verdict.reason
+    );
+    assert_eq!(report.verdict.exit_code, Some(1));
+    let me = row(&report, "GET", "/me");
+    assert_eq!(me.requests, 0);
+    assert!(!me.measured());
+    let json: serde_json::Value = serde_json::from_str(&report.to_json_pretty()).unwrap();
+    let me_json = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "/me")
+        .unwrap();
+    for field in ["min_ms", "max_ms", "mean_ms", "percentiles"] {
+        assert!(me_json.get(field).is_none(), "{field} in {me_json}");
+    }
+    // The login row measured its (failed) requests.
+    assert!(row(&report, "POST", "/login").measured());
+}
+
+/// Users that logged in, even after a retry, are started; an open-model run counts the users
+/// of its pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_users_are_not_counted_as_never_started() {
+    let app = Router::new()
+        .route("/login", post(|| async { "{}" }))
+        .route("/me", get(|| async { StatusCode::OK }));
+    let host = serve(app).await;
+    let toml = r#"
+[[users]]
+[[users.on_start]]
+method = "POST"
+path = "/login"
+[[users.tasks]]
+method = "GET"
+path = "/me"
+"#;
+    let report = run_toml(toml, &host, bounded(2, 10)).await;
+    let users = report.users.as_ref().unwrap();
+    assert_eq!((users.spawned, users.never_started), (2, 0));
+    assert!(users.failed_request.is_none());
+    assert!(users.headline().is_none());
+    assert!(!report.verdict.reason.contains("never started"));
+    let open = LoadSpec {
+        rate: Some(50.0),
+        iterations: Some(20),
+        run_time: Some(Duration::from_secs(20)),
+        ..LoadSpec::default()
+    };
+    let report = run_toml(toml, &host, open).await;
+    let users = report.users.as_ref().unwrap();
+    assert!(users.spawned >= 1, "{users:?}");
+    assert_eq!(users.never_started, 0);
+}
