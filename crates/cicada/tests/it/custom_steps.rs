@@ -373,7 +373,6 @@ fn scenarios_with_custom_steps_are_validated_like_any_other() {
     // Extending a user type that is not there is an error, not a silent no-op.
     let e = ScenarioBuilder::from_scenario(with(Task::new("t").step(noop())))
         .extend_user_type("nobody", |u| u)
-        .err()
-        .expect("an error");
+        .expect_err("an error");
     assert!(e.to_string().contains("no user type \"nobody\""), "{e}");
 }
