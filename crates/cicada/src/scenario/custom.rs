@@ -7,6 +7,47 @@
 //! validated by [`super::compile`] (its name, the variables it [sets](CustomStep::sets), the
 //! rows it [declares](CustomStep::declare)). Only tasks with a custom step pay for it: the
 //! closure's future is boxed, and the handle allocated, once per run of the step.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use cicada::scenario::{CompileOptions, CustomStep, Program, Request, Scenario, StepError, Task, UserType};
+//! use serde_json::Value;
+//!
+//! // Start a job, poll it with backoff until it is done, time the whole wait.
+//! let poll = CustomStep::new("execute and wait", |vu| async move {
+//!     let began = Instant::now();
+//!     let job: Value = vu.post("/execute").json(&serde_json::json!({ "prompt": "hi" })).send().await?.json()?;
+//!     let id = job["execution_id"].as_str().ok_or_else(|| StepError::new("no id"))?.to_string();
+//!     let mut pause = Duration::from_millis(50);
+//!     while vu.get(&format!("/executions/{id}")).name("/executions/{id}").send().await?
+//!         .json::<Value>()?["status"] != "COMPLETED"
+//!     {
+//!         vu.sleep(pause).await?;
+//!         pause = (pause * 2).min(Duration::from_secs(1));
+//!     }
+//!     vu.record("execute→completed", began.elapsed());
+//!     vu.set("execution", id)?;
+//!     Ok(())
+//! })
+//! .sets("execution")
+//! .timing("execute→completed");
+//!
+//! let scenario = Scenario::builder("journey")
+//!     .user_type(UserType::new("studio").task(
+//!         Task::new("journey")
+//!             .step(poll)
+//!             // A file step reads the variable the closure set.
+//!             .step(Request::get("/executions/{{execution}}/history")),
+//!     ))
+//!     .threshold("CUSTOM execute→completed: p95<5s")
+//!     .build();
+//! let program = Program::compile(&scenario, &CompileOptions::default())?;
+//! let rows: Vec<String> = program.rows.iter().map(|r| format!("{} {}", r.method, r.name)).collect();
+//! assert_eq!(rows, ["CUSTOM execute→completed", "CUSTOM execute and wait", "GET /executions/{{execution}}/history"]);
+//! # Ok::<(), cicada::scenario::ScenarioError>(())
+//! ```
+//!
+//! `crates/cicada/examples/custom_steps.rs` runs this journey against dryad.
 
 use std::fmt;
 use std::future::Future;
