@@ -376,3 +376,40 @@ fn scenarios_with_custom_steps_are_validated_like_any_other() {
         .expect_err("an error");
     assert!(e.to_string().contains("no user type \"nobody\""), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_step_asleep_when_the_run_ends_stops_at_once_and_records_nothing() {
+    let state = Arc::new(Jobs::default());
+    let host = serve(app(Arc::clone(&state))).await;
+    let long = Duration::from_secs(120);
+    let scenario = Scenario::builder("stops")
+        .user_type(
+            UserType::new("u").task(Task::custom("sleeper", move |vu| async move {
+                vu.get("/plain").send().await?;
+                vu.sleep(long).await?;
+                Err(StepError::new("slept through the end of the run"))
+            })),
+        )
+        .build();
+    let load = LoadSpec {
+        users: Some(2),
+        spawn_rate: Some(100.0),
+        run_time: Some(Duration::from_millis(500)),
+        ..LoadSpec::default()
+    };
+    let began = Instant::now();
+    let report = run_scenario(scenario, &host, load).await;
+    // A sleep that did not wake would hold the user until the stop timeout cut it off (10 s
+    // after a 0.5 s run); it woke at the end of the run.
+    let stop_timeout = cicada::runner::DEFAULT_STOP_TIMEOUT;
+    assert!(
+        began.elapsed() < stop_timeout / 2,
+        "took {:?}",
+        began.elapsed()
+    );
+    assert_eq!(row(&report, "GET", "/plain").requests, 2);
+    assert_eq!(state.plain.load(Ordering::Relaxed), 2);
+    let sleeper = row(&report, "CUSTOM", "sleeper");
+    assert_eq!((sleeper.requests, sleeper.failures), (0, 0));
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+}
