@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 /// Version of the JSON layout. Bumped only on a breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Methods of the rows a scenario's flow steps record (`group`, `until`, `foreach`): each
-/// times a sequence of requests that have rows of their own, so these rows are left out of the
-/// aggregated row, of unscoped thresholds and of findings about endpoints.
-pub const FLOW_METHODS: [&str; 3] = ["GROUP", "UNTIL", "FOREACH"];
+/// Methods of the rows a scenario's flow steps record (`group`, `until`, `foreach`, and Rust
+/// custom steps with their custom timings and failures, `CUSTOM`): each times a sequence of
+/// requests that have rows of their own, or something that is not a request, so these rows are
+/// left out of the aggregated row, of unscoped thresholds and of findings about endpoints.
+pub const FLOW_METHODS: [&str; 4] = ["GROUP", "UNTIL", "FOREACH", "CUSTOM"];
 
 /// Whether a row with this method is a flow step's row (see [`FLOW_METHODS`]).
 pub fn is_flow_method(method: &str) -> bool {

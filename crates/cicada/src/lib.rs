@@ -6,7 +6,9 @@
 //! histograms, and returns a [`cicada_report::RunReport`].
 //!
 //! - [`scenario`]: the model, its TOML form (`docs/scenario.md`), the builder, compilation
-//!   (templates resolved, feeders read, weights checked, stats rows numbered);
+//!   (templates resolved, feeders read, weights checked, stats rows numbered), custom steps
+//!   in Rust ([`scenario::custom`]: async closures with the user's variables, its HTTP client,
+//!   custom timings and failures);
 //! - [`plan`]: `-u/-r/-t`, stages and arrival rates normalised into one [`plan::LoadPlan`];
 //! - [`runner`]: closed and open models, the [`runner::RunHandle`] / [`runner::RunControl`]
 //!   (stop, change users or rate, cheap snapshots);

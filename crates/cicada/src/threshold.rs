@@ -87,7 +87,8 @@ impl Scope {
     /// Does a row with this method and name fall in the scope?
     pub fn matches(&self, method: &str, name: &str) -> bool {
         match self {
-            // Flow rows (GROUP, UNTIL, FOREACH) time requests that have their own rows.
+            // Flow rows (GROUP, UNTIL, FOREACH, CUSTOM) time requests that have their own rows, or
+            // what is not a request.
             Self::All => !crate::scenario::compile::is_flow_method(method),
             Self::Name(n) => n == name,
             Self::MethodName(m, n) => m.eq_ignore_ascii_case(method) && n == name,
@@ -136,7 +137,7 @@ pub struct Threshold {
 
 const METHODS: &[&str] = &[
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "GROUP",
-    "UNTIL", "FOREACH",
+    "UNTIL", "FOREACH", "CUSTOM",
 ];
 
 impl Threshold {

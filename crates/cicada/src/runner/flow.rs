@@ -1,4 +1,5 @@
-//! Executing a task's flow steps (`until`, `if`, `loop`, `foreach`, `group`, `wait`). A task of
+//! Executing a task's flow steps (`until`, `if`, `loop`, `foreach`, `group`, `wait`, custom
+//! steps in [`super::custom`]). A task of
 //! plain requests never comes here: [`super::user::iteration`] runs it on its straight path.
 
 use std::future::Future;
@@ -109,6 +110,7 @@ async fn run_step(
         }
         CompiledStep::Until(u) => until(shared, vu, u, timed_from, stop).await,
         CompiledStep::Foreach(f) => foreach(shared, vu, f, timed_from, stop).await,
+        CompiledStep::Custom(c) => super::custom::run(shared, vu, c, timed_from, stop).await,
         CompiledStep::Wait(w) => {
             let pause = match *w {
                 Wait::Constant(d) => d,
@@ -124,13 +126,13 @@ async fn run_step(
 }
 
 /// When a flow row's time starts: the iteration's intended start if nothing took it yet.
-fn origin(timed_from: &Option<Instant>) -> Instant {
+pub(super) fn origin(timed_from: &Option<Instant>) -> Instant {
     let now = Instant::now();
     timed_from.unwrap_or(now).min(now)
 }
 
 /// Record a flow row's duration; a failure carries the reason. A stopped run records nothing.
-fn record(vu: &Vu, row: usize, origin: Instant, out: &Outcome) {
+pub(super) fn record(vu: &Vu, row: usize, origin: Instant, out: &Outcome) {
     let total_us = u64::try_from(origin.elapsed().as_micros())
         .unwrap_or(u64::MAX)
         .max(1);

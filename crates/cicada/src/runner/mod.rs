@@ -11,10 +11,12 @@
 
 mod clock;
 mod closed;
+pub mod custom;
 mod exec;
 mod flow;
 mod machine;
 mod open;
+mod rows;
 mod spread;
 mod user;
 mod vu;
@@ -127,6 +129,10 @@ pub(crate) struct Shared {
     pub prepared: Vec<crate::http::Prepared>,
     pub settings: Arc<ClientSettings>,
     pub shards: Shards,
+    /// The program's rows and those custom steps made.
+    pub rows: Arc<rows::RowTable>,
+    /// What custom steps need of the run.
+    pub custom: Arc<custom::CustomEnv>,
     pub collector: Mutex<Collector>,
     /// Users alive per user type.
     pub alive: Vec<AtomicU64>,
@@ -244,12 +250,14 @@ impl Shared {
     /// A report of everything collected so far.
     pub fn snapshot(&self, interrupted: bool) -> RunReport {
         let c = self.collector.lock().unwrap_or_else(|p| p.into_inner());
-        build_report(
-            &c,
-            &self.program.rows,
-            &self.program.thresholds,
-            self.meta(interrupted),
-        )
+        self.rows.with(|rows| {
+            build_report(
+                &c,
+                &rows[..c.row_count().min(rows.len())],
+                &self.program.thresholds,
+                self.meta(interrupted),
+            )
+        })
     }
 }
 
@@ -293,7 +301,14 @@ impl Runner {
         let settings = Arc::new(settings);
         let rows = config.program.rows.len();
         let types = config.program.user_types.len();
+        let row_table = Arc::new(rows::RowTable::new(&config.program.rows));
         let shared = Arc::new(Shared {
+            custom: Arc::new(custom::CustomEnv {
+                program: Arc::clone(&config.program),
+                rows: Arc::clone(&row_table),
+                base_path: target.base_path.clone(),
+            }),
+            rows: row_table,
             prepared: exec::prepare(&config.program, &target.base_path, &settings.host),
             base_path: target.base_path.clone(),
             settings,
@@ -490,12 +505,9 @@ fn collect_once(shared: &Shared, last_tick: Instant, last: bool) -> Instant {
         last,
     };
     let mut c = shared.collector.lock().unwrap_or_else(|p| p.into_inner());
-    c.collect(
-        &shared.shards,
-        &shared.program.rows,
-        cx,
-        shared.plan.is_open(),
-    );
+    shared
+        .rows
+        .with(|rows| c.collect(&shared.shards, rows, cx, shared.plan.is_open()));
     now
 }
 

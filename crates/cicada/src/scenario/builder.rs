@@ -27,6 +27,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::future::Future;
+
+use super::custom::{CustomStep, StepResult, VirtualUser};
+use super::error::ScenarioError;
 use super::model::{
     Body, Capture, CaptureSource, Check, Condition, Defaults, Feeder, FeederMode, Foreach,
     Generator, GeneratorKind, Group, IfStep, LoadSpec, LoopStep, OnTimeout, Pacing, Request,
@@ -132,6 +136,43 @@ impl ScenarioBuilder {
     pub fn build(self) -> Scenario {
         self.scenario
     }
+
+    /// Go on building from a scenario file (its user types, tasks, variables, thresholds…):
+    /// e.g. to add tasks with custom steps to a user type written in TOML.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ScenarioError> {
+        Ok(Self::from_scenario(super::file::load_scenario_file(path)?))
+    }
+
+    /// Go on building from a scenario.
+    pub fn from_scenario(scenario: Scenario) -> Self {
+        Self { scenario }
+    }
+
+    /// Change the user type named `name` (e.g. add a task); an error when there is none.
+    pub fn extend_user_type(
+        mut self,
+        name: &str,
+        change: impl FnOnce(UserType) -> UserType,
+    ) -> Result<Self, ScenarioError> {
+        let Some(i) = self.scenario.user_types.iter().position(|u| u.name == name) else {
+            let known: Vec<&str> = self
+                .scenario
+                .user_types
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect();
+            return Err(ScenarioError::invalid(
+                None,
+                format!(
+                    "there is no user type {name:?} to extend (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let u = self.scenario.user_types.remove(i);
+        self.scenario.user_types.insert(i, change(u));
+        Ok(self)
+    }
 }
 
 impl UserType {
@@ -193,6 +234,16 @@ impl Task {
         }
     }
 
+    /// A task of one custom step (see [`Step::custom`]), named `name` like the step.
+    pub fn custom<F, Fut>(name: impl Into<String>, run: F) -> Self
+    where
+        F: Fn(VirtualUser) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = StepResult> + Send + 'static,
+    {
+        let name = name.into();
+        Self::new(name.clone()).step(CustomStep::new(name, run))
+    }
+
     /// A task of one request, named after its stats name.
     pub fn single(request: Request) -> Self {
         Self::new(request.stats_name().to_string()).step(request)
@@ -216,6 +267,29 @@ impl Task {
 }
 
 impl Step {
+    /// An async closure as a step: it gets the user's [`VirtualUser`] handle (variables,
+    /// HTTP client, custom timings and failures) and returns `Ok(())` or a [`StepError`](super::StepError),
+    /// which fails the step. Its own row is `CUSTOM <name>`. For declarations (variables it
+    /// sets, rows it records), build a [`CustomStep`] instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cicada::scenario::{Step, VirtualUser};
+    ///
+    /// let step = Step::custom("think", |vu| async move {
+    ///     vu.record("thinking", Duration::from_millis(5));
+    ///     Ok(())
+    /// });
+    /// assert!(matches!(step, Step::Custom(_)));
+    /// ```
+    pub fn custom<F, Fut>(name: impl Into<String>, run: F) -> Self
+    where
+        F: Fn(VirtualUser) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = StepResult> + Send + 'static,
+    {
+        Step::Custom(CustomStep::new(name, run))
+    }
+
     /// A named group of steps, timed as a whole (its own `GROUP` row).
     pub fn group(name: impl Into<String>, steps: impl IntoIterator<Item = Step>) -> Self {
         Step::Group(Group {
@@ -302,6 +376,12 @@ impl Until {
     pub fn on_timeout(mut self, on_timeout: OnTimeout) -> Self {
         self.on_timeout = on_timeout;
         self
+    }
+}
+
+impl From<CustomStep> for Step {
+    fn from(c: CustomStep) -> Self {
+        Step::Custom(c)
     }
 }
 

@@ -3,11 +3,13 @@
 //! parsed. Everything that can be wrong with a scenario is found here, before any request.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
+use super::custom::{CUSTOM_METHOD, StepFn};
 use super::error::ScenarioError;
 use super::expr::Expr;
 use super::model::{
@@ -89,6 +91,8 @@ pub struct CompiledUserType {
     pub on_stop: Vec<CompiledRequest>,
     pub tasks: Vec<CompiledTask>,
     pub task_picker: WeightedPicker,
+    /// Headers of `[defaults]` and the user type, for requests made by custom steps.
+    pub headers: Vec<(HeaderName, HeaderTemplate)>,
 }
 
 /// A task, compiled.
@@ -124,6 +128,21 @@ pub enum CompiledStep {
         steps: Vec<CompiledStep>,
     },
     Wait(Wait),
+    Custom(CompiledCustom),
+}
+
+/// A custom step, compiled: its closure and its own row.
+pub struct CompiledCustom {
+    pub row: usize,
+    pub run: Arc<dyn StepFn>,
+}
+
+impl std::fmt::Debug for CompiledCustom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledCustom")
+            .field("row", &self.row)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CompiledStep {
@@ -153,6 +172,7 @@ impl CompiledStep {
             Self::Loop { times, steps, .. } => format!("loop {times} [{}]", list(steps)),
             Self::Foreach(f) => format!("{} [{}]", row(f.row), list(&f.steps)),
             Self::Group { row: r, steps } => format!("{} [{}]", row(*r), list(steps)),
+            Self::Custom(c) => row(c.row),
             Self::Wait(w) => match w {
                 Wait::Between(lo, hi) => format!(
                     "wait {}–{}",
@@ -180,7 +200,7 @@ impl CompiledStep {
             }
             Self::Loop { steps, .. } | Self::Group { steps, .. } => all(steps, out),
             Self::Foreach(f) => all(&f.steps, out),
-            Self::Wait(_) => {}
+            Self::Wait(_) | Self::Custom(_) => {}
         }
     }
 }
@@ -534,7 +554,14 @@ impl Compiler {
                 continue;
             }
             let weights: Vec<u32> = tasks.iter().map(|t| t.weight).collect();
+            let mut merged: Vec<(String, String, bool)> = Vec::new();
+            for (k, v) in &shared_headers {
+                merged.retain(|(name, _, _)| !name.eq_ignore_ascii_case(k));
+                merged.push((k.clone(), v.clone(), true));
+            }
+            let headers = self.headers(merged, u.origin.as_ref())?;
             user_types.push(CompiledUserType {
+                headers,
                 name: u.name.clone(),
                 weight,
                 wait: u.wait,
@@ -655,23 +682,7 @@ impl Compiler {
             merged.retain(|(name, _, _)| !name.eq_ignore_ascii_case(k));
             merged.push((k.clone(), v.clone(), inherited));
         }
-        let mut headers = Vec::new();
-        for (k, v, inherited) in merged {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| invalid(origin, format!("invalid header name {k:?}")))?;
-            let t = self.template(&v, origin, &format!("header {k}"))?;
-            let value = match t.as_static() {
-                Some(s) => HeaderTemplate::Static(
-                    HeaderValue::from_str(s)
-                        .map_err(|_| invalid(origin, format!("invalid value for header {k}")))?,
-                ),
-                None => HeaderTemplate::Dynamic {
-                    template: t,
-                    inherited,
-                },
-            };
-            headers.push((name, value));
-        }
+        let headers = self.headers(merged, origin)?;
         let body = match &r.body {
             None => CompiledBody::None,
             Some(Body::Json(v)) => {
@@ -763,6 +774,32 @@ impl Compiler {
             needs_body,
             keep: false,
         })
+    }
+
+    /// Headers compiled: `(name, value, inherited)`.
+    fn headers(
+        &self,
+        merged: Vec<(String, String, bool)>,
+        origin: Option<&Location>,
+    ) -> Result<Vec<(HeaderName, HeaderTemplate)>, ScenarioError> {
+        let mut headers = Vec::new();
+        for (k, v, inherited) in merged {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| invalid(origin, format!("invalid header name {k:?}")))?;
+            let t = self.template(&v, origin, &format!("header {k}"))?;
+            let value = match t.as_static() {
+                Some(s) => HeaderTemplate::Static(
+                    HeaderValue::from_str(s)
+                        .map_err(|_| invalid(origin, format!("invalid value for header {k}")))?,
+                ),
+                None => HeaderTemplate::Dynamic {
+                    template: t,
+                    inherited,
+                },
+            };
+            headers.push((name, value));
+        }
+        Ok(headers)
     }
 
     /// A stats row's index (a new row the first time a key is seen).
@@ -951,6 +988,35 @@ impl Compiler {
                 }
                 CompiledStep::Wait(*w)
             }
+            Step::Custom(c) => {
+                if c.name.trim().is_empty() {
+                    return Err(invalid(None, "a custom step needs a name"));
+                }
+                for (method, name) in &c.rows {
+                    let valid = !method.is_empty()
+                        && method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+                    if !valid {
+                        return Err(invalid(
+                            None,
+                            format!(
+                                "custom step {:?}: row method {method:?} must be a word such as GET or CUSTOM",
+                                c.name
+                            ),
+                        ));
+                    }
+                    if name.is_empty() {
+                        return Err(invalid(
+                            None,
+                            format!("custom step {:?}: a declared row needs a name", c.name),
+                        ));
+                    }
+                    self.flow_row(cx, &method.to_ascii_uppercase(), name.clone());
+                }
+                CompiledStep::Custom(CompiledCustom {
+                    row: self.flow_row(cx, CUSTOM_METHOD, c.name.clone()),
+                    run: Arc::clone(&c.run),
+                })
+            }
         })
     }
 
@@ -1035,6 +1101,7 @@ fn walk<'a>(
             }
             Step::Group(g) => walk(&g.steps, requests, bound),
             Step::Wait(_) => {}
+            Step::Custom(c) => bound.extend(c.sets.iter().map(|v| (v.as_str(), None))),
         }
     }
 }
@@ -1052,7 +1119,7 @@ fn step_reads(s: &Step, reads: &dyn Fn(&Expr) -> bool) -> bool {
     let cond = |c: &Condition| Expr::parse(&c.text).is_ok_and(|e| reads(&e));
     let any = |steps: &[Step]| steps.iter().any(|s| step_reads(s, reads));
     match s {
-        Step::Request(_) | Step::Wait(_) => false,
+        Step::Request(_) | Step::Wait(_) | Step::Custom(_) => false,
         Step::Until(u) => cond(&u.condition) || any(&u.steps),
         Step::If(i) => cond(&i.condition) || any(&i.then) || any(&i.otherwise),
         Step::Loop(l) => any(&l.steps),

@@ -3,12 +3,14 @@
 
 pub mod builder;
 pub mod compile;
+pub mod custom;
 pub mod error;
 pub mod expr;
 pub mod file;
 pub mod model;
 
 pub use compile::{CompileOptions, Program};
+pub use custom::{CustomStep, StepError, StepResult, VirtualUser};
 pub use error::ScenarioError;
 pub use file::{load_scenario_file, parse_scenario};
 pub use model::*;

@@ -137,6 +137,8 @@ pub enum Step {
     Group(Group),
     /// A think time between two steps (a constant or `between` wait).
     Wait(Wait),
+    /// An async Rust closure (builder only; see [`super::custom`]).
+    Custom(super::custom::CustomStep),
 }
 
 impl From<Request> for Step {

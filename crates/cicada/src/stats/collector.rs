@@ -77,6 +77,12 @@ impl Collector {
         cx: IntervalContext,
         open: bool,
     ) {
+        // Rows made at run time (by custom steps) join the totals.
+        if self.totals.len() < rows.len() {
+            self.totals.resize_with(rows.len(), RowInterval::new);
+            self.last.resize_with(rows.len(), RowInterval::new);
+            self.scratch.rows.resize_with(rows.len(), RowInterval::new);
+        }
         for shard in shards.iter() {
             shard.drain_into(&mut self.scratch);
         }
@@ -181,6 +187,11 @@ impl Collector {
             shard.drain_into(&mut self.scratch);
         }
         *self = Self::new(self.totals.len());
+    }
+
+    /// Rows collected so far (rows made at run time join at the next collection).
+    pub fn row_count(&self) -> usize {
+        self.totals.len()
     }
 
     pub fn total_requests(&self) -> u64 {

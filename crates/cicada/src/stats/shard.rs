@@ -167,6 +167,38 @@ impl ShardData {
     }
 }
 
+/// Add one sample to a shard's row.
+#[inline]
+fn add(
+    d: &mut ShardData,
+    row: usize,
+    sample: &Sample,
+    failure: Option<(FailureKind, &str)>,
+    excerpt: Option<&[u8]>,
+) {
+    let r = &mut d.rows[row];
+    if sample.total_us > 0 {
+        record(&mut r.hist, sample.total_us);
+    }
+    r.requests += 1;
+    r.bytes += sample.bytes;
+    if let Some(c) = sample.connect_us {
+        r.connects += 1;
+        r.connect_us += c;
+    }
+    if sample.ttfb_us > 0 {
+        r.ttfb_count += 1;
+        r.ttfb_us += sample.ttfb_us;
+    }
+    if let Some(t) = &sample.server {
+        r.timing.add(t, sample.total_us);
+    }
+    if let Some((kind, message)) = failure {
+        r.failures += 1;
+        d.failures.add(row, kind, message, excerpt, 1);
+    }
+}
+
 /// One shard: a lock held only for the few instructions of a record.
 #[derive(Debug)]
 pub struct Shard {
@@ -210,27 +242,17 @@ impl Shard {
         excerpt: Option<&[u8]>,
     ) {
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        let r = &mut d.rows[row];
-        if sample.total_us > 0 {
-            record(&mut r.hist, sample.total_us);
+        add(&mut d, row, sample, failure, excerpt);
+    }
+
+    /// Record into a row that may be newer than the shard (custom steps make rows at run
+    /// time); plain requests use [`Shard::record`].
+    pub fn record_grow(&self, row: usize, sample: &Sample, failure: Option<(FailureKind, &str)>) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        if d.rows.len() <= row {
+            d.rows.resize_with(row + 1, RowInterval::new);
         }
-        r.requests += 1;
-        r.bytes += sample.bytes;
-        if let Some(c) = sample.connect_us {
-            r.connects += 1;
-            r.connect_us += c;
-        }
-        if sample.ttfb_us > 0 {
-            r.ttfb_count += 1;
-            r.ttfb_us += sample.ttfb_us;
-        }
-        if let Some(t) = &sample.server {
-            r.timing.add(t, sample.total_us);
-        }
-        if let Some((kind, message)) = failure {
-            r.failures += 1;
-            d.failures.add(row, kind, message, excerpt, 1);
-        }
+        add(&mut d, row, sample, failure, None);
     }
 
     /// Record the start of an open-model iteration `lag_us` after its intended time.
@@ -246,6 +268,9 @@ impl Shard {
     /// Add this shard's data into `into` and reset it.
     pub fn drain_into(&self, into: &mut ShardData) {
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        if into.rows.len() < d.rows.len() {
+            into.rows.resize_with(d.rows.len(), RowInterval::new);
+        }
         for (acc, r) in into.rows.iter_mut().zip(d.rows.iter_mut()) {
             if r.requests > 0 {
                 acc.merge(r);

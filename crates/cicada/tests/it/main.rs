@@ -5,6 +5,7 @@ mod util;
 mod bad_input;
 mod behaviour;
 mod connections;
+mod custom_steps;
 mod differential;
 mod examples;
 mod flows;
