@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service and its worker pool.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bulk-load agents, executions and accounts (idempotent).
     Seed(SeedArgs),
 }

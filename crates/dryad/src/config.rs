@@ -328,7 +328,7 @@ mod tests {
         let mut argv = vec!["dryad", "serve"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(s) => ServeConfig::try_from(&s),
+            Command::Serve(s) => ServeConfig::try_from(&*s),
             Command::Seed(_) => unreachable!(),
         }
     }

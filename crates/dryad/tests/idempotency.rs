@@ -131,7 +131,10 @@ async fn malformed_keys_are_400() {
         assert_eq!(r.json()["error"], "invalid_idempotency_key", "{key:?}");
     }
     let max = "k".repeat(255);
-    assert_eq!(execute(&srv.addr, &tok, Some(&max), &body).await.status, 200);
+    assert_eq!(
+        execute(&srv.addr, &tok, Some(&max), &body).await.status,
+        200
+    );
 }
 
 #[tokio::test]

@@ -66,7 +66,11 @@ async fn a_burst_of_wrong_passwords_is_429_with_retry_after_and_recovers() {
 
     tokio::time::sleep(Duration::from_secs(wait)).await;
     let r = login(LOCAL, &srv.addr, "loadtest", "test123").await;
-    assert_eq!(r.status, 200, "after Retry-After the login passes: {}", r.body);
+    assert_eq!(
+        r.status, 200,
+        "after Retry-After the login passes: {}",
+        r.body
+    );
 
     let m = server::metrics(&srv.addr).await;
     assert_eq!(
@@ -112,7 +116,10 @@ async fn a_real_users_login_succeeds_during_a_guessing_burst_from_another_addres
                         tokio::spawn(async move {
                             let r = login(OTHER, &addr, &name, "guess").await;
                             if r.status == 429 {
-                                assert_eq!(r.json()["error"], "too_many_failed_logins_from_address");
+                                assert_eq!(
+                                    r.json()["error"],
+                                    "too_many_failed_logins_from_address"
+                                );
                                 assert!(retry_after(&r) >= 1);
                             }
                             r.status
@@ -132,7 +139,10 @@ async fn a_real_users_login_succeeds_during_a_guessing_burst_from_another_addres
         assert_eq!(r.status, 200, "{}", r.body);
     }
     let statuses = guesses.await.unwrap();
-    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
     let refused = statuses.iter().filter(|s| **s == 429).count();
     // 5 failures are allowed (plus those in flight when the budget ran out, at most a batch).
     assert!(refused >= 40 - 5 - 8, "{statuses:?}");
@@ -163,9 +173,15 @@ async fn a_full_hashing_queue_is_503_with_retry_after() {
     let phc = costly.hash("slow-pw".to_owned()).await.unwrap();
     {
         let mut conn = app.state.db.pool().acquire().await.unwrap();
-        users::upsert(&mut conn, &uuid::Uuid::new_v4().to_string(), "slow", &phc, now_millis())
-            .await
-            .unwrap();
+        users::upsert(
+            &mut conn,
+            &uuid::Uuid::new_v4().to_string(),
+            "slow",
+            &phc,
+            now_millis(),
+        )
+        .await
+        .unwrap();
     }
     let srv = server::start(
         &app.db.url,
