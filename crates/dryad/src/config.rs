@@ -343,7 +343,7 @@ mod tests {
         assert_eq!(c.http, crate::server::Timeouts::default());
         assert_eq!(c.http.shutdown, Duration::from_secs(30));
         assert_eq!(c.throttle, crate::auth::ThrottleConfig::default());
-        assert_eq!(c.login_queue_max, 512);
+        assert_eq!(c.login_queue_max, 1024);
         assert_eq!(
             c.idempotency_window,
             crate::state::DEFAULT_IDEMPOTENCY_WINDOW
