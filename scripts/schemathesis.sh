@@ -9,7 +9,9 @@
 #
 # --backend postgres makes (and drops) a database on PG_ADMIN_URL
 # (default postgres://postgres@127.0.0.1:5432/postgres). --dryad defaults to target/debug/dryad
-# (built if missing). schemathesis must be installed (.ci/run pins its version).
+# (built if missing). schemathesis must be installed (.ci/run pins its version). Its configuration
+# (scripts/schemathesis.toml, with the hook check in scripts/schemathesis_hooks.py) explains the
+# one status the positive-data check must accept on POST /execute.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,7 +89,8 @@ echo "== schemathesis $(schemathesis --version | awk '{print $NF}') against drya
 set +e
 # schemathesis keeps a cache in ./.schemathesis: run it from the scratch directory.
 cd "$work"
-schemathesis run "$base/api/v1/openapi.json" --url "$base" --checks all \
+SCHEMATHESIS_HOOKS="$root/scripts/schemathesis_hooks.py" \
+  schemathesis --config-file "$root/scripts/schemathesis.toml" run "$base/api/v1/openapi.json" --url "$base" --checks all \
   --max-examples "$max_examples" --max-time "$max_time" --seed "$seed" \
   --generation-database none --workers 1 --no-color \
   -H "Authorization: Bearer $token" "${extra[@]}"

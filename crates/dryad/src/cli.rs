@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service and its worker pool.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bulk-load agents, executions and accounts (idempotent).
     Seed(SeedArgs),
 }
@@ -75,6 +75,29 @@ pub struct ServeArgs {
     /// Password hashes running at once (default: cores - 1, at least 1).
     #[arg(long)]
     pub hash_concurrency: Option<usize>,
+    /// Logins that may wait for a hashing permit when all are taken; one more is refused at
+    /// once with 503 and Retry-After (0: none may wait). The default holds the backlog of 1000
+    /// logins arriving at 50/s on a busy 2-core machine (487 measured at the peak).
+    #[arg(long, default_value_t = 1024)]
+    pub login_queue_max: usize,
+    /// Failed logins allowed per username per --login-failure-window-secs (a token bucket that
+    /// refills at this many per window); beyond: 429 with Retry-After. 0: no limit.
+    #[arg(long, default_value_t = 10)]
+    pub login_failures_per_username: u32,
+    /// Failed logins allowed per client address (the TCP peer's IP) per window; beyond: 429
+    /// with Retry-After, whatever the username. Successful logins are never counted. 0: no limit.
+    #[arg(long, default_value_t = 100)]
+    pub login_failures_per_address: u32,
+    /// The window of the failed-login limits, seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub login_failure_window_secs: f64,
+    /// Most usernames and most addresses whose failures are remembered (each); buckets that
+    /// have refilled are dropped first, then the least recently used.
+    #[arg(long, default_value_t = 10_000)]
+    pub login_throttle_max_entries: usize,
+    /// How long an Idempotency-Key of POST /execute is remembered, seconds (then purged).
+    #[arg(long, default_value_t = 86_400.0)]
+    pub idempotency_window_secs: f64,
     /// HS256 signing key; unset: a random per-process key (tokens die with the process).
     #[arg(long, env = "DRYAD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::HashParams;
+use crate::auth::{HashParams, ThrottleConfig};
 use crate::cli::{DbArgs, HashArgs, LatencyKind, SeedArgs, ServeArgs};
 use crate::db::{Backend, PoolSizes};
 use crate::fault::Fault;
@@ -84,6 +84,12 @@ pub struct ServeConfig {
     pub hash: HashParams,
     /// Concurrent hashes.
     pub hash_concurrency: usize,
+    /// Logins that may wait for a hashing permit.
+    pub login_queue_max: usize,
+    /// Failed-login limits.
+    pub throttle: ThrottleConfig,
+    /// How long idempotency keys are remembered.
+    pub idempotency_window: Duration,
     /// HS256 key (None: random per process).
     pub jwt_secret: Option<String>,
     /// Token lifetime.
@@ -182,12 +188,26 @@ impl TryFrom<&ServeArgs> for ServeConfig {
         if hash_concurrency == 0 {
             return Err(bad("hash-concurrency", "must be at least 1"));
         }
+        if a.login_throttle_max_entries == 0 {
+            return Err(bad("login-throttle-max-entries", "must be at least 1"));
+        }
         Ok(ServeConfig {
             bind: a.bind,
             db,
             worker_pool_size,
             hash: HashParams::from(&a.hash),
             hash_concurrency,
+            login_queue_max: a.login_queue_max,
+            throttle: ThrottleConfig {
+                per_username: a.login_failures_per_username,
+                per_address: a.login_failures_per_address,
+                window: positive_secs("login-failure-window-secs", a.login_failure_window_secs)?,
+                max_entries: a.login_throttle_max_entries,
+            },
+            idempotency_window: positive_secs(
+                "idempotency-window-secs",
+                a.idempotency_window_secs,
+            )?,
             jwt_secret: a.jwt_secret.clone().filter(|s| !s.is_empty()),
             token_ttl: Duration::from_secs(a.token_ttl_secs),
             autoscale: AutoscaleConfig {
@@ -308,7 +328,7 @@ mod tests {
         let mut argv = vec!["dryad", "serve"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(s) => ServeConfig::try_from(&s),
+            Command::Serve(s) => ServeConfig::try_from(&*s),
             Command::Seed(_) => unreachable!(),
         }
     }
@@ -322,6 +342,12 @@ mod tests {
         assert_eq!((c.db.pool_size, c.worker_pool_size), (8, 2));
         assert_eq!(c.http, crate::server::Timeouts::default());
         assert_eq!(c.http.shutdown, Duration::from_secs(30));
+        assert_eq!(c.throttle, crate::auth::ThrottleConfig::default());
+        assert_eq!(c.login_queue_max, 1024);
+        assert_eq!(
+            c.idempotency_window,
+            crate::state::DEFAULT_IDEMPOTENCY_WINDOW
+        );
         let alias = serve(&[
             "--database-url",
             "sqlite://x.db",
@@ -400,6 +426,18 @@ mod tests {
             (
                 &["--shutdown-timeout-secs", "inf"][..],
                 "shutdown-timeout-secs",
+            ),
+            (
+                &["--login-failure-window-secs", "0"][..],
+                "login-failure-window-secs",
+            ),
+            (
+                &["--login-throttle-max-entries", "0"][..],
+                "login-throttle-max-entries",
+            ),
+            (
+                &["--idempotency-window-secs=-1"][..],
+                "idempotency-window-secs",
             ),
         ] {
             let mut args = u.to_vec();

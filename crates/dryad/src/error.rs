@@ -46,9 +46,37 @@ pub enum ApiError {
     /// 422: well-formed JSON of the wrong shape (missing field, wrong type, bad UUID).
     #[error("{0}")]
     InvalidBody(String),
+    /// 422 with its own code (e.g. an idempotency key reused with another body).
+    #[error("{detail}")]
+    InvalidBodyCode {
+        /// Error code.
+        code: &'static str,
+        /// Message.
+        detail: String,
+    },
     /// 431: too many header fields, or too many bytes of them.
     #[error("{0}")]
     HeadersTooLarge(String),
+    /// 429: too many failed logins for this username or from this address.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// Error code.
+        code: &'static str,
+        /// Message.
+        detail: String,
+        /// Seconds for `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// 503 with `Retry-After`: the server is busy (the password-hashing queue is full).
+    #[error("{detail}")]
+    Overloaded {
+        /// Error code.
+        code: &'static str,
+        /// Message.
+        detail: String,
+        /// Seconds for `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// 503: the database is out of reach or the pool is exhausted.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -80,9 +108,14 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidBody(_) | ApiError::InvalidBodyCode { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +123,11 @@ impl ApiError {
     /// The stable error code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Unauthorized { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized { code, .. }
+            | ApiError::TooManyRequests { code, .. }
+            | ApiError::InvalidBodyCode { code, .. }
+            | ApiError::Overloaded { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -131,6 +168,17 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        }
+        | ApiError::Overloaded {
+            retry_after_secs, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if let Some(cause) = cause {
             response.extensions_mut().insert(ErrorCause(cause));
         }
@@ -149,9 +197,21 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Whole seconds for `Retry-After`, rounded up, at least 1.
+pub fn retry_after_secs(d: std::time::Duration) -> u64 {
+    d.as_secs_f64().ceil().max(1.0) as u64
+}
+
 impl From<PasswordError> for ApiError {
     fn from(e: PasswordError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            PasswordError::Busy { retry_after, .. } => ApiError::Overloaded {
+                code: "login_queue_full",
+                detail: format!("{e}; retry later"),
+                retry_after_secs: retry_after_secs(retry_after),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -39,7 +39,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let cfg = ServeConfig::try_from(&args)?;
+            let cfg = ServeConfig::try_from(&*args)?;
             let listener = tokio::net::TcpListener::bind(cfg.bind)
                 .await
                 .with_context(|| format!("binding {}", cfg.bind))?;

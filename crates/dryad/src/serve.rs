@@ -55,13 +55,17 @@ pub async fn build_state(cfg: &ServeConfig) -> Result<AppState, ServeError> {
     let concurrency = cfg.hash_concurrency;
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hash, concurrency))
         .await
-        .map_err(PasswordError::from)??;
+        .map_err(PasswordError::from)??
+        .with_queue_limit(cfg.login_queue_max);
     let faults = Faults::new(cfg.faults.clone()).map_err(ServeError::Fault)?;
     fault::schema::apply(&db, faults.missing_index())
         .await
         .map_err(ServeError::FaultSchema)?;
     faults.log_active();
-    Ok(AppState::new(db, tokens, hasher, metrics).with_faults(faults))
+    Ok(AppState::new(db, tokens, hasher, metrics)
+        .with_login_throttle(cfg.throttle)
+        .with_idempotency_window(cfg.idempotency_window)
+        .with_faults(faults))
 }
 
 /// The worker context for a state and config: the workers draw from their own pool.
@@ -93,11 +97,23 @@ pub async fn run(
         body_read_timeout = ?cfg.http.body,
         keep_alive_timeout = ?cfg.http.keep_alive,
         shutdown_timeout = ?cfg.http.shutdown,
+        hash_concurrency = cfg.hash_concurrency,
+        login_queue_max = cfg.login_queue_max,
+        login_failures_per_username = cfg.throttle.per_username,
+        login_failures_per_address = cfg.throttle.per_address,
+        login_failure_window = ?cfg.throttle.window,
+        idempotency_window = ?cfg.idempotency_window,
         "dryad starting"
     );
     if let Some(faults) = &state.faults {
         fault::spawn_crash_timer(faults);
     }
+    let purge = tokio::spawn(purge_idempotency_keys(
+        state.db.for_workers(),
+        state.metrics.clone(),
+        cfg.idempotency_window,
+        shutdown.clone(),
+    ));
     let workers = tokio::spawn(pool::supervise(
         worker_context(&state, &cfg),
         cfg.autoscale,
@@ -116,7 +132,45 @@ pub async fn run(
     if let Err(e) = workers.await {
         tracing::error!(error = %e, "worker pool task failed");
     }
+    let _ = purge.await;
     state.db.close().await;
     tracing::info!("dryad stopped");
     Ok(())
+}
+
+/// Deletes expired idempotency keys once per `window` (at most every minute, at least every
+/// second) until `shutdown`. A key past its window is already ignored by `POST /execute`; this
+/// only keeps the table from growing.
+pub async fn purge_idempotency_keys(
+    db: Db,
+    metrics: Arc<Metrics>,
+    window: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let period = window.clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let timing = crate::timing::RequestTiming::default();
+        let purged = async {
+            let mut conn = db.acquire_writer(&timing).await?;
+            crate::db::idempotency::purge_expired(&mut conn, crate::model::now_millis()).await
+        }
+        .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics.count_idempotency_purged(n);
+                tracing::debug!(purged = n, "expired idempotency keys deleted");
+            }
+            Err(e) => tracing::warn!(error = %e, "purging expired idempotency keys failed"),
+        }
+    }
 }

@@ -791,7 +791,7 @@ async fn openapi_documents_every_status_and_bound() {
             "post",
             LOGIN,
             &[
-                "200", "400", "401", "408", "413", "415", "422", "431", "500", "503",
+                "200", "400", "401", "408", "413", "415", "422", "429", "431", "500", "503",
             ],
         ),
         (
@@ -865,4 +865,23 @@ async fn openapi_documents_every_status_and_bound() {
     assert_eq!(prompt["minLength"], 1);
     assert_eq!(prompt["maxLength"], MAX_PROMPT_CHARS);
     assert_eq!(prompt["pattern"], "[^\\u0009-\\u000d\\u0020]");
+    // Throttled logins say when to come back.
+    for status in ["429", "503"] {
+        let headers = &spec["paths"][LOGIN]["post"]["responses"][status]["headers"];
+        assert_eq!(
+            headers["Retry-After"]["schema"]["type"], "integer",
+            "{status}: {headers}"
+        );
+    }
+    // The Idempotency-Key header, with the syntax the server enforces.
+    let key = spec["paths"][EXECUTE]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .expect("Idempotency-Key documented")
+        .clone();
+    assert_eq!(key["in"], "header");
+    assert_eq!(key["required"], false);
+    assert_eq!(key["schema"]["pattern"], dryad::api::idempotency::PATTERN);
 }

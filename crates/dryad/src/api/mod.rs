@@ -1,6 +1,7 @@
 //! The HTTP API: `app(state)` builds the router; handlers live one file per area.
 
 pub mod auth;
+pub mod idempotency;
 pub mod limits;
 pub mod observe;
 pub mod openapi;

@@ -46,6 +46,7 @@ pub async fn ready(
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render(&state.db.readings());
+    crate::metrics::Metrics::render_hasher(&mut text, state.hasher.reading());
     crate::fault::Faults::render_metrics(state.faults.as_deref(), &mut text);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

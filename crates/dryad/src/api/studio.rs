@@ -2,14 +2,19 @@
 
 use axum::Extension;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::idempotency;
 use crate::auth::AuthUser;
 use crate::db::executions;
+use crate::db::idempotency::{self as idempotency_db, Keyed};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::metrics::IdempotencyOutcome;
 use crate::model::{
     AgentMetrics, ErrorBody, ExecuteRequest, ExecuteResponse, Execution, ExecutionPage, Status,
     now_millis, to_datetime,
@@ -23,20 +28,30 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 100;
 
 /// Starts an agent execution; it is committed before the response and runs asynchronously.
+///
+/// With an `Idempotency-Key` the same key from the same user within the idempotency window
+/// (`--idempotency-window-secs`, 24 h) answers the first execution again (200, the same body,
+/// `Idempotent-Replayed: true`) instead of starting another.
 #[utoipa::path(
     post,
     path = "/api/v1/agent-studio/execute",
     tag = "agent-studio",
     request_body = ExecuteRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "draft-ietf-httpapi-idempotency-key-header: a client-chosen key, as a Structured Field string (`\"...\"`) or bare: 1-255 printable ASCII characters other than `\"` and `\\` (a space only inside quotes). A retry with the same key and body within the window gets the first execution back; the same key with another body is refused with 422.",
+            max_length = 257, pattern = r#"^("[ !#-\[\]-~]{1,255}"|[!#-\[\]-~]{1,255})$"#),
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Accepted, PENDING", body = ExecuteResponse),
-        (status = 400, description = "Body is not JSON", body = ErrorBody),
+        (status = 200, description = "Accepted, PENDING; with an Idempotency-Key already used by this user for the same body, the first execution's response again (then `Idempotent-Replayed: true`)", body = ExecuteResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
+        (status = 400, description = "Body is not JSON, or a malformed Idempotency-Key", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the body read timeout (the connection is closed)", body = ErrorBody),
         (status = 401, description = "Missing or bad token", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "Missing field, wrong type, malformed agent_id, empty or too long prompt", body = ErrorBody),
+        (status = 422, description = "Missing field, wrong type, malformed agent_id, empty or too long prompt; or (`idempotency_key_reused`) the Idempotency-Key was already used by this user with a different body", body = ErrorBody),
         (status = 503, description = "Database out of reach or its pool exhausted", body = ErrorBody),
     )
 )]
@@ -44,13 +59,18 @@ pub async fn execute(
     State(state): State<AppState>,
     Extension(timing): Extension<RequestTiming>,
     user: AuthUser,
+    headers: HeaderMap,
     Json(req): Json<ExecuteRequest>,
-) -> Result<axum::Json<ExecuteResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency::key(&headers)?;
     req.validate().map_err(ApiError::InvalidBody)?;
     // Time-ordered (v7): new rows land at the end of the primary-key index.
     let id = Uuid::now_v7();
     let now = now_millis();
     let input = serde_json::json!({ "prompt": req.prompt }).to_string();
+    if let Some(key) = key {
+        return execute_keyed(&state, &timing, &user, &key, id, &req, &input, now).await;
+    }
     {
         let mut conn = state.db.acquire_writer(&timing).await?;
         match state.faults.as_ref().and_then(|f| f.write_lock_hold()) {
@@ -84,12 +104,73 @@ pub async fn execute(
     }
     state.metrics.count_created();
     state.queue_wakeup.notify_one();
-    Ok(axum::Json(ExecuteResponse {
+    Ok(accepted(id, req.agent_id, now).into_response())
+}
+
+/// `execute` under an `Idempotency-Key`: insert-or-select in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn execute_keyed(
+    state: &AppState,
+    timing: &RequestTiming,
+    user: &AuthUser,
+    key: &str,
+    id: Uuid,
+    req: &ExecuteRequest,
+    input: &str,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let window = i64::try_from(state.idempotency_window.as_millis()).unwrap_or(i64::MAX);
+    let keyed = {
+        let mut conn = state.db.acquire_writer(timing).await?;
+        timing
+            .db(idempotency_db::insert_or_get(
+                &mut conn,
+                &user.user_id,
+                key,
+                id,
+                req.agent_id,
+                input,
+                now,
+                now.saturating_add(window),
+            ))
+            .await?
+    };
+    let first = match keyed {
+        Keyed::Created => {
+            state.metrics.count_created();
+            state.metrics.count_idempotent(IdempotencyOutcome::New);
+            state.queue_wakeup.notify_one();
+            return Ok(accepted(id, req.agent_id, now).into_response());
+        }
+        Keyed::Existing(first) => first,
+    };
+    if first.agent_id != req.agent_id.to_string() || first.input_data != input {
+        state.metrics.count_idempotent(IdempotencyOutcome::Mismatch);
+        return Err(ApiError::InvalidBodyCode {
+            code: "idempotency_key_reused",
+            detail: "this Idempotency-Key was already used with a different request body; \
+                     use a new key for a new request"
+                .to_owned(),
+        });
+    }
+    let execution_id = Uuid::parse_str(&first.execution_id)
+        .map_err(|e| ApiError::Internal(format!("idempotency key names a bad id: {e}")))?;
+    state.metrics.count_idempotent(IdempotencyOutcome::Replayed);
+    let mut response = accepted(execution_id, req.agent_id, first.created_at).into_response();
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+/// The answer to an accepted execute (the same for its replays).
+fn accepted(id: Uuid, agent_id: Uuid, created_at: i64) -> axum::Json<ExecuteResponse> {
+    axum::Json(ExecuteResponse {
         execution_id: id,
-        agent_id: req.agent_id,
+        agent_id,
         status: Status::Pending,
-        created_at: to_datetime(now),
-    }))
+        created_at: to_datetime(created_at),
+    })
 }
 
 /// One execution.

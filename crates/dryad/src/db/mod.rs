@@ -10,6 +10,7 @@
 //! only the queue claim differs (PostgreSQL uses `FOR UPDATE SKIP LOCKED`).
 
 pub mod executions;
+pub mod idempotency;
 pub mod users;
 
 use std::str::FromStr;

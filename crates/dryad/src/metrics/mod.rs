@@ -19,6 +19,7 @@ pub use connections::ConnectionCounters;
 pub use histogram::Histogram;
 use histogram::{LATENCY_BUCKETS, POOL_WAIT_BUCKETS};
 
+use crate::auth::{HasherReading, ThrottleReason};
 use crate::db::PoolRole;
 use crate::model::Status;
 
@@ -64,6 +65,11 @@ pub struct Metrics {
     requeued_lease: AtomicU64,
     login_success: AtomicU64,
     login_failure: AtomicU64,
+    /// Logins refused before hashing: username limit, address limit, hashing queue full.
+    login_throttled: [AtomicU64; 3],
+    /// Executes with an `Idempotency-Key`: new, replayed, refused (key reused with another body).
+    idempotent: [AtomicU64; 3],
+    idempotency_keys_purged: AtomicU64,
     /// The HTTP server's connections and timeouts.
     pub connections: ConnectionCounters,
     start_time_seconds: f64,
@@ -73,6 +79,17 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// What an execute with an `Idempotency-Key` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyOutcome {
+    /// First use of the key: a new execution.
+    New = 0,
+    /// The key was known with the same body: the first execution, again.
+    Replayed = 1,
+    /// The key was known with another body: 422.
+    Mismatch = 2,
 }
 
 /// Why an execution went back to the queue.
@@ -105,6 +122,9 @@ impl Metrics {
             requeued_lease: AtomicU64::new(0),
             login_success: AtomicU64::new(0),
             login_failure: AtomicU64::new(0),
+            login_throttled: [(); 3].map(|()| AtomicU64::new(0)),
+            idempotent: [(); 3].map(|()| AtomicU64::new(0)),
+            idempotency_keys_purged: AtomicU64::new(0),
             connections: ConnectionCounters::default(),
             start_time_seconds: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -215,6 +235,54 @@ impl Metrics {
         .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One login refused by a failed-attempt limit (`Some`) or by a full hashing queue (`None`).
+    pub fn count_login_throttled(&self, reason: Option<ThrottleReason>) {
+        let i = match reason {
+            Some(ThrottleReason::Username) => 0,
+            Some(ThrottleReason::Address) => 1,
+            None => 2,
+        };
+        self.login_throttled[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One execute with an `Idempotency-Key`, by what it did.
+    pub fn count_idempotent(&self, outcome: IdempotencyOutcome) {
+        self.idempotent[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` expired idempotency keys deleted.
+    pub fn count_idempotency_purged(&self, n: u64) {
+        self.idempotency_keys_purged.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The password hasher's gauges, appended to an exposition.
+    pub fn render_hasher(out: &mut String, r: HasherReading) {
+        gauge(
+            out,
+            "dryad_password_hash_permits_max",
+            "Password hashes that may run at once (--hash-concurrency).",
+            r.permits_max,
+        );
+        gauge(
+            out,
+            "dryad_password_hash_permits_in_use",
+            "Password hashes running now.",
+            r.permits_in_use,
+        );
+        gauge(
+            out,
+            "dryad_password_hash_waiting",
+            "Logins waiting for a hashing permit.",
+            r.waiting,
+        );
+        gauge(
+            out,
+            "dryad_password_hash_queue_limit",
+            "Most logins allowed to wait (--login-queue-max); beyond it: 503.",
+            r.queue_limit,
+        );
+    }
+
     /// Workers busy now.
     pub fn workers_busy(&self) -> i64 {
         self.workers_busy.load(Ordering::Relaxed)
@@ -310,6 +378,41 @@ impl Metrics {
                 ("success", counter_u(&self.login_success)),
                 ("failure", counter_u(&self.login_failure)),
             ],
+        );
+        labelled_counter(
+            &mut out,
+            "dryad_login_throttled_total",
+            "Logins refused before hashing: too many failures for the username or from the \
+             address (429), or the hashing queue full (503).",
+            "reason",
+            &[
+                ("username", counter_u(&self.login_throttled[0])),
+                ("address", counter_u(&self.login_throttled[1])),
+                ("queue_full", counter_u(&self.login_throttled[2])),
+            ],
+        );
+        labelled_counter(
+            &mut out,
+            "dryad_idempotent_executes_total",
+            "Executes with an Idempotency-Key: a new execution, a replay of the first, or \
+             refused (the key was used with another body).",
+            "outcome",
+            &[
+                ("new", counter_u(&self.idempotent[0])),
+                ("replayed", counter_u(&self.idempotent[1])),
+                ("mismatch", counter_u(&self.idempotent[2])),
+            ],
+        );
+        header(
+            &mut out,
+            "dryad_idempotency_keys_purged_total",
+            "counter",
+            "Expired idempotency keys deleted.",
+        );
+        let _ = writeln!(
+            out,
+            "dryad_idempotency_keys_purged_total {}",
+            counter_u(&self.idempotency_keys_purged)
         );
 
         header(
@@ -530,6 +633,8 @@ mod tests {
             "dryad_workers_current 0\n",
             "dryad_workers_busy 0\n",
             "dryad_executions_finished_total{status=\"COMPLETED\"} 0\n",
+            "dryad_login_throttled_total{reason=\"queue_full\"} 0\n",
+            "dryad_idempotent_executes_total{outcome=\"replayed\"} 0\n",
             "process_cpu_seconds_total ",
             "process_resident_memory_bytes ",
         ] {

@@ -128,3 +128,56 @@ pub fn sample(exposition: &str, series: &str) -> f64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no sample {series} in\n{exposition}"))
 }
+
+/// One HTTP/1.1 request over a fresh connection opened from `source` (any local address, e.g.
+/// `127.0.0.2`, to stand for another client), with extra header lines.
+pub async fn request_from(
+    source: std::net::IpAddr,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> RawReply {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .expect("bind the source address");
+    let mut stream = socket
+        .connect(addr.parse().expect("server address"))
+        .await
+        .expect("connect");
+    let body = body.map(ToString::to_string).unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    RawReply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// The loopback address the tests' own requests come from.
+pub const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// `/metrics` of a running server.
+pub async fn metrics(addr: &str) -> String {
+    request(addr, "GET", "/metrics", None, None).await.body
+}
