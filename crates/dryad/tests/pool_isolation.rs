@@ -170,13 +170,19 @@ async fn busy_workers_cannot_starve_a_one_connection_api_pool() {
         "only {} API requests in 3 s",
         waits.len()
     );
+    // Judged against each other, not in absolute milliseconds: how long one acquisition
+    // takes depends on the machine (well under 1 ms on a fast one, tens when it is busy);
+    // that the workers queue for their one connection while the API does not, does not.
     assert!(
-        worker_mean_ms > 1.0,
+        worker_mean_ms > 0.1,
         "the workers did not contend ({worker_mean_ms:.3} ms per acquisition)"
     );
-    assert!(p50 < 1.0, "API pool wait p50 {p50:.3} ms");
     assert!(
-        p95 < 10.0 && p95 < worker_mean_ms,
+        p50 * 5.0 < worker_mean_ms,
+        "API pool wait p50 {p50:.3} ms (workers waited {worker_mean_ms:.3} ms)"
+    );
+    assert!(
+        p95 < worker_mean_ms,
         "API pool wait p95 {p95:.3} ms (workers waited {worker_mean_ms:.3} ms)"
     );
     // No write failed on a busy database: a failed finish would leave its execution RUNNING
