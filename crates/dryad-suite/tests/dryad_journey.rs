@@ -11,13 +11,12 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 
 use chrono::DateTime;
 use serde_json::Value;
-use support::{Bins, Dryad, Scratch, bins, cicada_run, get, text};
+use support::api::{executions, served, token};
+use support::{Bins, Dryad, Scratch, bins, cicada_run, text};
 
 const POLL_MS: f64 = 100.0;
 
@@ -30,39 +29,6 @@ fn journey() -> String {
     full.replace(wait, r#"wait = { constant = "50ms" }"#)
 }
 
-/// One HTTP/1.1 request over a fresh connection; returns the status and the body.
-fn http(base: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
-
-fn token(base: &str) -> String {
-    let (status, body) = http(
-        base,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        r#"{"username":"loadtest","password":"test123"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
 fn agents(scratch: &Scratch) -> Vec<String> {
     std::fs::read_to_string(scratch.path("data/agents.csv"))
         .unwrap()
@@ -70,35 +36,6 @@ fn agents(scratch: &Scratch) -> Vec<String> {
         .skip(1)
         .map(str::to_owned)
         .collect()
-}
-
-/// Every execution dryad holds for these agents.
-fn executions(base: &str, token: &str, agents: &[String]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for a in agents {
-        let (status, body) = http(
-            base,
-            "GET",
-            &format!("/api/v1/agent-studio/agents/{a}/executions?limit=100"),
-            Some(token),
-            "",
-        );
-        assert_eq!(status, 200, "{body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        out.extend(v["executions"].as_array().unwrap().iter().cloned());
-    }
-    out
-}
-
-/// dryad's own count of requests to a route (all statuses), from its `/metrics`.
-fn served(base: &str, method: &str, route: &str) -> u64 {
-    let metrics = get(&format!("{base}/metrics")).unwrap();
-    let needle = format!("dryad_http_requests_total{{method=\"{method}\",route=\"{route}\",");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&needle))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 fn run(bins: &Bins, scratch: &Scratch, dryad: &Dryad, extra: &[&str]) -> (Option<i32>, String) {
