@@ -593,7 +593,9 @@ path = "/login"
 method = "GET"
 path = "/me"
 "#;
-    let report = run_toml(toml, &host, bounded(2, 10)).await;
+    // Enough iterations that the second user (spawned 1 ms after the first) is running before
+    // the first could do them all on its own.
+    let report = run_toml(toml, &host, bounded(2, 400)).await;
     let users = report.users.as_ref().unwrap();
     assert_eq!((users.spawned, users.never_started), (2, 0));
     assert!(users.failed_request.is_none());
