@@ -148,6 +148,22 @@ async fn curl_drives_a_whole_test() {
         .as_u64()
         .unwrap();
     assert!(after < before, "reset: {after} < {before}");
+    // The users go on after a reset: requests count again before the run is stopped, so the
+    // final report has some (a stop right after the reset could otherwise find none yet).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = http(addr, "GET", "/api/snapshot", None, &[]).await.json()["total_requests"]
+            .as_u64()
+            .unwrap();
+        if now > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request counted after the reset"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let stop = http(addr, "POST", "/api/stop", None, &[]).await;
     assert_eq!(stop.status, 202);
