@@ -389,13 +389,14 @@ fn zoo_concurrency_cap_with_a_slow_target() {
     }
 }
 
-/// Few agents with a long history each: listing one agent's executions without the index
-/// scans all 200,000 rows (50,000 took 20 ms a request in a debug build on a quiet machine —
-/// just at the slow-query limit — and 250 ms on a busy one), while the indexed query reads 20
-/// (1-3 ms in a debug build). `dryad seed` writes it in seconds.
+/// Many agents with a modest history each, 300,000 rows in all: listing one agent's
+/// executions without the index scans every row (50,000 rows took 20 ms a request in a debug
+/// build on a quiet machine — just at the slow-query limit — and 250 ms on a busy one), while
+/// with the index it reads that agent's 1,000 (its page and its count). Few agents with long
+/// histories would not do: the indexed count of 100,000 rows is itself a slow query.
 const LONG_HISTORY: History = History {
-    agents: 2,
-    executions_per_agent: 100_000,
+    agents: 300,
+    executions_per_agent: 1_000,
 };
 
 const MISSING_INDEX: Planted = Planted {
