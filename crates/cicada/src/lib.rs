@@ -37,6 +37,7 @@ pub mod launch;
 pub mod plan;
 pub mod runner;
 pub mod scenario;
+pub mod segment;
 pub mod stats;
 pub mod target;
 pub mod template;

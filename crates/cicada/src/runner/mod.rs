@@ -18,6 +18,7 @@ mod machine;
 mod open;
 mod rows;
 mod spread;
+pub(crate) use spread::TypeSpread;
 mod user;
 mod vu;
 
@@ -67,6 +68,13 @@ pub struct RunConfig {
     /// The verdict's exit code when requests failed that no error threshold allows
     /// (`--exit-code-on-error`, Locust's flag); 0 lets them pass. See [`crate::verdict`].
     pub exit_code_on_error: u8,
+    /// This generator's part of a run split across several ([`crate::segment`]); the whole
+    /// run by default. Users, spawn instants, arrival-rate iterations, iteration bounds and
+    /// shared feeder rows are those of the segment.
+    pub segment: crate::segment::Stripe,
+    /// Start traffic at this wall-clock instant (workers of a distributed run start together);
+    /// `None`: at once.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl RunConfig {
@@ -85,6 +93,8 @@ impl RunConfig {
             shards: workers * 4,
             worker_threads: workers,
             exit_code_on_error: cicada_report::model::DEFAULT_EXIT_CODE_ON_ERROR,
+            segment: crate::segment::Stripe::FULL,
+            start_at: None,
         })
     }
 
