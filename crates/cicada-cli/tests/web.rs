@@ -223,7 +223,7 @@ async fn a_run_stopped_from_the_page_exits_with_its_verdict_and_ctrl_c_during_a_
     let (status, body) = tokio::task::spawn_blocking(move || http(&addr, "POST", "/api/stop"))
         .await
         .unwrap();
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 202, "{body}");
     let (code, log) = exit_code(r).await;
     assert_eq!(code, Some(0), "{log}");
     let report: serde_json::Value =
