@@ -2,8 +2,8 @@
 //! dryad, seeded in a temp dir, as the managed target of `cicada run tests/load/dryad.toml --web
 //! --autostart` (so the generator's and the target's CPU are separate series), its `/metrics`
 //! scraped, 50 users; headless Chromium over DevTools at 1400×900 waits until the charts,
-//! the resources so far and the status codes are drawn, scrolls to the charts over time and
-//! captures the viewport.
+//! the resources so far and the status codes are drawn, scrolls to the charts over time (under
+//! the sticky bar and headline) and captures the viewport.
 //!
 //! Ignored by default (it needs the debug binaries and takes about a minute):
 //!
@@ -116,24 +116,47 @@ fn live_page_screenshot_from_a_real_dryad_run() {
     // series and the findings so far are drawn, the status codes counted.
     let started = Instant::now();
     page.wait_until(
-        "(() => { const s = document.querySelector('#report section#resources'); \
-           return s && s.querySelectorAll('svg.chart rect[data-v]').length >= 30 \
+        "(() => { const s = document.querySelector('#report section#resources svg.chart'); \
+           const t = document.querySelector('#report section#timeline svg.chart'); \
+           return s && t && t.querySelectorAll('rect[data-v]').length >= 35 \
+             && s.querySelectorAll('rect[data-v]').length >= 30 \
              && document.querySelector('#report table.status-codes') \
              && document.querySelector('[data-key=users] .value').textContent === '50'; })()",
         WAIT,
         "50 users, resources so far and status codes",
     );
     eprintln!("drawn after {:?}", started.elapsed());
-    // The charts over time under the sticky bar (state, run time, the users controls).
+    // The charts over time under the sticky bar (state, run time, the users controls) and
+    // the sticky headline (users, RPS, failures, percentiles, the generator's and target's CPU).
     std::thread::sleep(Duration::from_millis(1500));
     page.eval(
         "(() => { const s = document.querySelector('#report section#timeline'); \
            window.scrollTo(0, s.getBoundingClientRect().top + window.scrollY \
-             - document.querySelector('.bar').offsetHeight - 8); return true; })()",
+             - document.querySelector('.bar').offsetHeight \
+             - document.getElementById('headline').offsetHeight - 8); return true; })()",
     );
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&out, page.screenshot()).unwrap();
     eprintln!("wrote {}", out.display());
+    // The request table and the status codes, for a person to look at (not in the README).
+    page.eval(
+        "(() => { const s = document.querySelector('#report section#requests'); \
+           window.scrollTo(0, s.getBoundingClientRect().top + window.scrollY \
+             - document.querySelector('.bar').offsetHeight \
+             - document.getElementById('headline').offsetHeight - 8); return true; })()",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let tables = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-live-tables.png");
+    std::fs::write(&tables, page.screenshot()).unwrap();
+    eprintln!("wrote {}", tables.display());
+    // With dryad's Server-Timing columns and the checks column too, the table still fits.
+    assert!(
+        page.eval("(w => w.scrollWidth <= w.clientWidth)(document.querySelector('#report table.requests').parentElement)")
+            .as_bool()
+            .unwrap(),
+        "the request table fits 1400 px: {}",
+        page.eval("(w => [w.scrollWidth, w.clientWidth])(document.querySelector('#report table.requests').parentElement)")
+    );
     page.eval("fetch('/api/stop', {method: 'POST'}).then(r => r.status)");
     drop(page);
     let deadline = Instant::now() + WAIT;
