@@ -15,5 +15,6 @@ mod parking;
 mod request_timer;
 mod schema;
 mod server_timing;
+mod status_codes;
 mod tls;
 mod waits_tags;
