@@ -2,6 +2,7 @@
 //! after a stop. One run at a time; starts are serialised; the final report of the last run
 //! is kept for downloads until the next start.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +67,9 @@ struct Current {
     /// The current run's spawn rate (closed model), used when users change.
     spawn_rate: f64,
     ramp: Option<JoinHandle<()>>,
+    /// The level the last ramp of this run set (`NO_LEVEL`: none yet). A new change ramps from
+    /// it, not from the users alive, which may still be catching up with it.
+    level: Arc<AtomicU64>,
     /// The last run's final report (with the analysis).
     last: Option<Arc<RunReport>>,
     /// The last run's exit code, as `on_finished` judged it.
@@ -111,6 +115,9 @@ impl std::fmt::Debug for Controller {
     }
 }
 
+/// No ramp has set a level yet.
+const NO_LEVEL: u64 = u64::MAX;
+
 /// How often a spawn-rate ramp moves the users.
 const RAMP_TICK: Duration = Duration::from_millis(100);
 
@@ -140,6 +147,7 @@ impl Controller {
                     open: false,
                     spawn_rate: 1.0,
                     ramp: None,
+                    level: Arc::new(AtomicU64::new(NO_LEVEL)),
                     last: None,
                     exit_code: None,
                     stop: None,
@@ -249,6 +257,7 @@ impl Controller {
             c.spawn_rate = spawn_rate;
             c.last = None;
             c.stop = None;
+            c.level = Arc::new(AtomicU64::new(NO_LEVEL));
             self.set_state(&mut c, RunState::Running);
             c.run
         };
@@ -332,7 +341,17 @@ impl Controller {
         if let Some(r) = c.ramp.take() {
             r.abort();
         }
-        c.ramp = Some(tokio::spawn(ramp(steer, users, c.spawn_rate)));
+        let from = match c.level.load(Ordering::SeqCst) {
+            NO_LEVEL => steer.users(),
+            set => set,
+        };
+        c.ramp = Some(tokio::spawn(ramp(
+            steer,
+            from,
+            users,
+            c.spawn_rate,
+            Arc::clone(&c.level),
+        )));
         Ok(())
     }
 
@@ -439,16 +458,23 @@ fn stopped_from_the_page(report: &mut RunReport) {
 /// The engine's warning on an interrupted run (`cicada::stats::report`).
 const INTERRUPTED_WARNING: &str = "the run was interrupted: results are partial";
 
-/// Move the run's users to `target` at `per_second`, as Locust's spawn rate does.
-async fn ramp(steer: Arc<dyn Steer>, target: u64, per_second: f64) {
-    let from = steer.users() as f64;
+/// Move the run's users from `from` to `target` at `per_second`, as Locust's spawn rate does
+/// (up and down alike), recording each level set in `level`.
+async fn ramp(
+    steer: Arc<dyn Steer>,
+    from: u64,
+    target: u64,
+    per_second: f64,
+    level: Arc<AtomicU64>,
+) {
+    let from = from as f64;
     let to = target as f64;
     let started = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval(RAMP_TICK);
     loop {
         ticker.tick().await;
         let moved = per_second * started.elapsed().as_secs_f64();
-        let level = if to >= from {
+        let level_now = if to >= from {
             (from + moved).min(to).floor()
         } else {
             (from - moved).max(to).ceil()
@@ -456,8 +482,9 @@ async fn ramp(steer: Arc<dyn Steer>, target: u64, per_second: f64) {
         if steer.is_stopping() {
             return;
         }
-        steer.set_users(level as u64);
-        if level == to {
+        steer.set_users(level_now as u64);
+        level.store(level_now as u64, Ordering::SeqCst);
+        if level_now == to {
             return;
         }
     }
@@ -466,7 +493,11 @@ async fn ramp(steer: Arc<dyn Steer>, target: u64, per_second: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
+
+    fn no_level() -> Arc<AtomicU64> {
+        Arc::new(AtomicU64::new(NO_LEVEL))
+    }
 
     /// Records the user levels a ramp sets.
     #[derive(Default)]
@@ -514,7 +545,9 @@ mod tests {
     #[tokio::test]
     async fn ramps_up_and_down_at_the_spawn_rate_in_steps() {
         let steer = Arc::new(Levels::default());
-        ramp(steer.clone(), 40, 20.0).await;
+        let level = no_level();
+        ramp(steer.clone(), 0, 40, 20.0, level.clone()).await;
+        assert_eq!(level.load(Ordering::SeqCst), 40);
         let up = levels(&steer);
         assert_eq!(up.last(), Some(&40));
         assert!(up.windows(2).all(|w| w[0] <= w[1]), "never down: {up:?}");
@@ -522,7 +555,7 @@ mod tests {
 
         steer.set.lock().unwrap().clear();
         steer.set_users(40);
-        ramp(steer.clone(), 0, 20.0).await;
+        ramp(steer.clone(), 40, 0, 20.0, level.clone()).await;
         let down = levels(&steer);
         assert_eq!(down.last(), Some(&0));
         assert!(down.windows(2).all(|w| w[0] >= w[1]), "never up: {down:?}");
@@ -533,14 +566,16 @@ mod tests {
     async fn a_new_change_cancels_the_ramp_in_progress_and_a_stop_ends_it() {
         let steer = Arc::new(Levels::default());
         // As `Controller::set_users` does: abort the old ramp, start the new one from the
-        // level reached.
-        let old = tokio::spawn(ramp(steer.clone(), 1_000, 10.0));
+        // level it reached.
+        let level = no_level();
+        let old = tokio::spawn(ramp(steer.clone(), 0, 1_000, 10.0, level.clone()));
         tokio::time::sleep(Duration::from_millis(300)).await;
         old.abort();
         let _ = old.await;
-        let reached = steer.users();
+        let reached = level.load(Ordering::SeqCst);
         assert!(reached < 1_000);
-        ramp(steer.clone(), 2, 1_000.0).await;
+        assert_eq!(reached, steer.users());
+        ramp(steer.clone(), reached, 2, 1_000.0, level.clone()).await;
         let after = levels(&steer);
         tokio::time::sleep(RAMP_TICK * 3).await;
         assert_eq!(
@@ -552,7 +587,7 @@ mod tests {
 
         steer.stop();
         let before = levels(&steer).len();
-        ramp(steer.clone(), 50, 1.0).await;
+        ramp(steer.clone(), 2, 50, 1.0, level).await;
         assert_eq!(levels(&steer).len(), before, "a stopping run is not ramped");
     }
 }
