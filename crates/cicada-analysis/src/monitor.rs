@@ -16,6 +16,7 @@
 //!     traffic_started,
 //! )?;
 //! // ... the run ...
+//! let so_far = monitor.reader().read().await; // while running: the samples so far
 //! let collected = monitor.stop().await;
 //! # Ok(()) }
 //! ```
@@ -23,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use cicada_report::analysis_model::{ResourceSeries, ScrapedMetrics};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::http_get::HttpGetError;
@@ -96,6 +97,25 @@ pub struct Monitored {
 pub struct Monitor {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Monitored>,
+    reads: mpsc::Sender<oneshot::Sender<Monitored>>,
+}
+
+/// Reads what a running monitor collected so far (cheap to clone; the live view holds one
+/// while [`Monitor::stop`] is left to the end of the run).
+#[derive(Debug, Clone)]
+pub struct MonitorReader {
+    reads: mpsc::Sender<oneshot::Sender<Monitored>>,
+}
+
+impl MonitorReader {
+    /// A copy of the samples so far (resources, scraped series, probe readings); `None` once
+    /// the monitor has stopped. Answered between two ticks, so it waits at most for one tick's
+    /// scrape and probe.
+    pub async fn read(&self) -> Option<Monitored> {
+        let (answer, answered) = oneshot::channel();
+        self.reads.send(answer).await.ok()?;
+        answered.await.ok()
+    }
 }
 
 struct State {
@@ -121,6 +141,20 @@ impl State {
             }
         };
         tokio::join!(scrape, probe);
+    }
+
+    fn so_far(&self) -> Monitored {
+        let (probe_readings, probe_failures, probe) = match &self.probe {
+            Some(p) => (p.readings().to_vec(), p.failures(), Some(p.describe())),
+            None => (Vec::new(), 0, None),
+        };
+        Monitored {
+            resources: Some(self.resources.so_far()),
+            scraped: self.scraper.as_ref().map(Scraper::so_far),
+            probe_readings,
+            probe_failures,
+            probe,
+        }
     }
 
     fn finish(self) -> Monitored {
@@ -167,6 +201,7 @@ impl Monitor {
             probe: config.probe.map(ProbeRecorder::new),
         };
         let (stop, mut stopped) = oneshot::channel();
+        let (reads, mut read_requests) = mpsc::channel::<oneshot::Sender<Monitored>>(8);
         let interval = config.interval;
         let task = tokio::spawn(async move {
             let mut ticker = tokio::time::interval_at(
@@ -180,11 +215,21 @@ impl Monitor {
                     biased;
                     _ = &mut stopped => break,
                     _ = ticker.tick() => state.tick().await,
+                    Some(answer) = read_requests.recv() => {
+                        let _ = answer.send(state.so_far());
+                    }
                 }
             }
             state.finish()
         });
-        Ok(Self { stop, task })
+        Ok(Self { stop, task, reads })
+    }
+
+    /// A reader of the samples so far, usable while the monitor runs.
+    pub fn reader(&self) -> MonitorReader {
+        MonitorReader {
+            reads: self.reads.clone(),
+        }
     }
 
     /// Stop collecting and return what was collected.
@@ -196,5 +241,45 @@ impl Monitor {
             // Cancelled: the runtime is shutting down; nothing was kept.
             Err(_) => Monitored::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_the_samples_so_far_while_running_and_none_after_the_stop() {
+        let monitor = Monitor::start(
+            MonitorConfig {
+                interval: Duration::from_millis(20),
+                ..MonitorConfig::default()
+            },
+            Instant::now(),
+        )
+        .unwrap();
+        let reader = monitor.reader();
+        let samples = |m: &Monitored| {
+            m.resources
+                .as_ref()
+                .and_then(|r| r.generator.as_ref())
+                .map_or(0, |g| g.samples.len())
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = 0;
+        while seen < 2 && Instant::now() < deadline {
+            seen = samples(&reader.read().await.expect("running"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(seen >= 2, "the series grows while running");
+        let last = monitor.stop().await;
+        assert!(
+            samples(&last) >= seen,
+            "the final series holds what was read"
+        );
+        assert!(
+            reader.read().await.is_none(),
+            "nothing to read once stopped"
+        );
     }
 }

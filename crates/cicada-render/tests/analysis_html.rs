@@ -37,6 +37,7 @@ fn every_analysis_section_in_its_place() {
             "findings",
             "run",
             "requests",
+            "status-codes",
             "timeline",
             "distribution",
             "resources",

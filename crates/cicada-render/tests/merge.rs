@@ -155,3 +155,52 @@ fn different_scenarios_are_refused_unless_forced() {
     );
     assert!(merge(&[a, b], &MergeOptions { force: true }).is_ok());
 }
+
+#[test]
+fn status_codes_and_checks_add_exactly() {
+    use cicada_report::model::{CheckStats, StatusCodes};
+    // The real report predates the fields: give each worker its own codes and checks.
+    let with = |source: &str, codes: &[(u16, u64)], checks: (u64, u64)| {
+        let mut i = input(source, HEALTHY);
+        let r = &mut i.report;
+        let mut all = StatusCodes::default();
+        for row in &mut r.requests {
+            row.status_codes = StatusCodes::default();
+            for &(code, n) in codes {
+                row.status_codes.add(code, n);
+            }
+            row.checks = CheckStats::some(checks.0, checks.1);
+            all.merge(&row.status_codes);
+        }
+        r.aggregated.status_codes = all;
+        let rows = r.requests.len() as u64;
+        r.aggregated.checks = CheckStats::some(checks.0 * rows, checks.1 * rows);
+        i
+    };
+    let a = with("a.json", &[(200, 90), (503, 10)], (90, 88));
+    let b = with("b.json", &[(0, 4), (201, 5), (200, 1)], (6, 6));
+    let m = merge(&[a.clone(), b], &MergeOptions::default())
+        .unwrap()
+        .report;
+    let rows = a.report.requests.len() as u64;
+    let codes: Vec<(u16, u64)> = m
+        .aggregated
+        .status_codes
+        .codes
+        .iter()
+        .map(|c| (c.status, c.count))
+        .collect();
+    assert_eq!(codes, [(200, 91 * rows), (201, 5 * rows), (503, 10 * rows)]);
+    assert_eq!(m.aggregated.status_codes.no_response, 4 * rows);
+    assert_eq!(
+        m.aggregated.checks,
+        Some(CheckStats {
+            evaluated: 96 * rows,
+            passed: 94 * rows
+        })
+    );
+    for row in &m.requests {
+        assert_eq!(row.status_codes.total(), 110, "{}", row.name);
+        assert_eq!(row.checks.unwrap().evaluated, 96, "{}", row.name);
+    }
+}

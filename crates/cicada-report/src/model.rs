@@ -424,6 +424,97 @@ pub struct RequestStats {
     /// `app`); `None` when no response of this row reported `db` or `pool`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timing: Option<ServerTimingStats>,
+    /// The row's requests by HTTP status, and those that got none (transport errors). Left
+    /// out of the JSON when empty (reports older than this field).
+    #[serde(default, skip_serializing_if = "StatusCodes::is_empty")]
+    pub status_codes: StatusCodes,
+    /// The scenario's `checks` on this row's responses: how many were evaluated and passed;
+    /// `None` when the row has no checks (or none was evaluated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<CheckStats>,
+}
+
+/// Requests by how they ended: per HTTP status code, and without a status. Counting is a
+/// linear search of a handful of codes, and clearing keeps the capacity, so the engine's
+/// per-second counters allocate only when a row sees a code for the first time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusCodes {
+    /// Responses per status code, ascending by code.
+    #[serde(default)]
+    pub codes: Vec<StatusCount>,
+    /// Requests that got no HTTP status: connect, TLS, read and timeout errors, and requests
+    /// that could not be sent (e.g. a variable without a value).
+    #[serde(default)]
+    pub no_response: u64,
+}
+
+/// Responses with one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusCount {
+    pub status: u16,
+    pub count: u64,
+}
+
+impl StatusCodes {
+    /// Count `n` requests that ended with `status` (0: no status, a transport error).
+    #[inline]
+    pub fn add(&mut self, status: u16, n: u64) {
+        if status == 0 {
+            self.no_response += n;
+            return;
+        }
+        match self.codes.iter().position(|c| c.status >= status) {
+            Some(i) if self.codes[i].status == status => self.codes[i].count += n,
+            Some(i) => self.codes.insert(i, StatusCount { status, count: n }),
+            None => self.codes.push(StatusCount { status, count: n }),
+        }
+    }
+
+    /// Add `other` exactly.
+    pub fn merge(&mut self, other: &StatusCodes) {
+        for c in &other.codes {
+            self.add(c.status, c.count);
+        }
+        self.no_response += other.no_response;
+    }
+
+    /// Forget the counts (keeping the capacity).
+    pub fn clear(&mut self) {
+        self.codes.clear();
+        self.no_response = 0;
+    }
+
+    /// Nothing counted.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty() && self.no_response == 0
+    }
+
+    /// Every request counted.
+    pub fn total(&self) -> u64 {
+        self.codes.iter().map(|c| c.count).sum::<u64>() + self.no_response
+    }
+}
+
+/// The scenario's `checks` on a row's responses. A response's checks run in order until one
+/// fails (that one fails the request); a response whose status was already wrong runs none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckStats {
+    /// Checks evaluated.
+    pub evaluated: u64,
+    /// Checks that passed.
+    pub passed: u64,
+}
+
+impl CheckStats {
+    /// `passed / evaluated` (`None` with nothing evaluated).
+    pub fn pass_ratio(&self) -> Option<f64> {
+        (self.evaluated > 0).then(|| self.passed as f64 / self.evaluated as f64)
+    }
+
+    /// `Some` when any check was evaluated.
+    pub fn some(evaluated: u64, passed: u64) -> Option<Self> {
+        (evaluated > 0).then_some(Self { evaluated, passed })
+    }
 }
 
 fn is_zero(v: &f64) -> bool {

@@ -33,6 +33,23 @@ struct RowSpec {
     size: f64,
 }
 
+/// A row's statuses: the successes 200 (201 for a POST); of the failures, one in four had no
+/// response (a timeout), the rest were 503 and 500.
+fn sample_statuses(method: &str, requests: u64, failures: u64) -> StatusCodes {
+    let mut s = StatusCodes::default();
+    s.add(
+        if method == "POST" { 201 } else { 200 },
+        requests - failures,
+    );
+    let none = failures / 4;
+    let unavailable = (failures - none) / 2;
+    s.add(0, none);
+    s.add(503, unavailable);
+    s.add(500, failures - none - unavailable);
+    s.codes.retain(|c| c.count > 0);
+    s
+}
+
 const ROWS: [RowSpec; 5] = [
     RowSpec {
         method: "GET",
@@ -244,9 +261,26 @@ pub fn sample_report() -> RunReport {
                 distribution: distribution(min, &p),
                 histogram: None,
                 server_timing: timing_stats(&row_timing[i]),
+                status_codes: sample_statuses(spec.method, row_requests[i], row_failures[i]),
+                // The GET rows check their bodies; one check in fifty fails.
+                checks: (spec.method == "GET")
+                    .then(|| {
+                        let evaluated = row_requests[i] - row_failures[i];
+                        CheckStats::some(evaluated, evaluated - evaluated / 50)
+                    })
+                    .flatten(),
             }
         })
         .collect();
+    let mut all_statuses = StatusCodes::default();
+    let mut all_checks = CheckStats::default();
+    for r in &requests {
+        all_statuses.merge(&r.status_codes);
+        if let Some(c) = r.checks {
+            all_checks.evaluated += c.evaluated;
+            all_checks.passed += c.passed;
+        }
+    }
     let agg_p = percentiles(9.0, 8.0, 0.9);
     let total_bytes: u64 = requests.iter().map(|r| r.total_bytes).sum();
     let weighted: f64 = row_weighted_ms.iter().sum();
@@ -278,6 +312,8 @@ pub fn sample_report() -> RunReport {
                 .map(|k| row_timing.iter().map(|r| r[k]).sum())
                 .collect::<Vec<u64>>(),
         ),
+        status_codes: all_statuses,
+        checks: CheckStats::some(all_checks.evaluated, all_checks.passed),
     };
     let error_pct = aggregated.failure_ratio * 100.0;
     let metrics_p99 = requests[1].percentiles.p99;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use cicada_analysis::findings::FindingsConfig;
-use cicada_analysis::monitor::{Monitor, MonitorConfig, Monitored};
+use cicada_analysis::monitor::{Monitor, MonitorConfig, MonitorReader, Monitored};
 use cicada_analysis::prom::MetricSelector;
 use cicada_analysis::scaling::{ScalingLimits, evaluate, parse_probe, timeline};
 use cicada_analysis::{Collected, attach_analysis};
@@ -99,6 +99,15 @@ pub struct Running {
 }
 
 impl Running {
+    /// The analysis so far, readable while the test runs (the live view).
+    pub fn live(&self) -> LiveAnalysis {
+        LiveAnalysis {
+            reader: self.monitor.reader(),
+            limits: self.limits.clone(),
+            findings: self.findings.clone(),
+        }
+    }
+
     /// Stop sampling and return what was collected.
     pub async fn stop(self) -> Collection {
         Collection {
@@ -123,24 +132,51 @@ impl Collection {
     /// `Server-Timing` figures the engine already put in the report (database share and pool
     /// wait per second), so nothing more is collected here for them.
     pub fn attach(self, report: &mut RunReport) {
-        let m = self.monitored;
-        let scaling = m.probe.as_deref().map(|probe| {
-            evaluate(
-                probe,
-                &timeline(report, &m.probe_readings),
-                m.probe_failures,
-                &self.limits,
-            )
-        });
-        attach_analysis(
-            report,
-            Collected {
-                resources: m.resources,
-                scraped: m.scraped,
-                scaling,
-                ..Collected::default()
-            },
-            &self.findings,
-        );
+        attach(self.monitored, &self.limits, &self.findings, report);
     }
+}
+
+/// The analysis of a running test so far: the monitor's samples until now, and the findings
+/// ranked on them and a partial report (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct LiveAnalysis {
+    reader: MonitorReader,
+    limits: ScalingLimits,
+    findings: FindingsConfig,
+}
+
+impl LiveAnalysis {
+    /// Attach the analysis of the samples so far to `report` (the run's partial report), as
+    /// [`Collection::attach`] does at the end. False, and `report` untouched, once the monitor
+    /// has stopped.
+    pub async fn attach(&self, report: &mut RunReport) -> bool {
+        match self.reader.read().await {
+            Some(monitored) => {
+                attach(monitored, &self.limits, &self.findings, report);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn attach(m: Monitored, limits: &ScalingLimits, findings: &FindingsConfig, report: &mut RunReport) {
+    let scaling = m.probe.as_deref().map(|probe| {
+        evaluate(
+            probe,
+            &timeline(report, &m.probe_readings),
+            m.probe_failures,
+            limits,
+        )
+    });
+    attach_analysis(
+        report,
+        Collected {
+            resources: m.resources,
+            scraped: m.scraped,
+            scaling,
+            ..Collected::default()
+        },
+        findings,
+    );
 }

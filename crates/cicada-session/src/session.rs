@@ -150,6 +150,11 @@ impl Running {
         &self.control
     }
 
+    /// The analysis so far (resources, scraped metrics, findings), for a live view.
+    pub fn live_analysis(&self) -> analysis::LiveAnalysis {
+        self.monitor.live()
+    }
+
     /// Wait for the run to end, stop the monitor and attach the analysis. `Err`: the engine
     /// lost the run and there is no report.
     pub async fn finish(self) -> Result<Finished, RunError> {

@@ -2,6 +2,7 @@
 //! after a stop. One run at a time; starts are serialised; the final report of the last run
 //! is kept for downloads until the next start.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,10 +67,24 @@ struct Current {
     /// The current run's spawn rate (closed model), used when users change.
     spawn_rate: f64,
     ramp: Option<JoinHandle<()>>,
+    /// The level the last ramp of this run set (`NO_LEVEL`: none yet). A new change ramps from
+    /// it, not from the users alive, which may still be catching up with it.
+    level: Arc<AtomicU64>,
     /// The last run's final report (with the analysis).
     last: Option<Arc<RunReport>>,
     /// The last run's exit code, as `on_finished` judged it.
     exit_code: Option<i32>,
+    /// Why the current run is stopping, when it was asked to.
+    stop: Option<StopCause>,
+}
+
+/// Who asked the run to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopCause {
+    /// The page's Stop button or `POST /api/stop`: the test's normal end, judged on its numbers.
+    User,
+    /// Ctrl-C / SIGTERM while running: the report stays marked interrupted (exit 130).
+    Signal,
 }
 
 /// The controller of a web session (cheap to clone; all clones share one state).
@@ -100,6 +115,9 @@ impl std::fmt::Debug for Controller {
     }
 }
 
+/// No ramp has set a level yet.
+const NO_LEVEL: u64 = u64::MAX;
+
 /// How often a spawn-rate ramp moves the users.
 const RAMP_TICK: Duration = Duration::from_millis(100);
 
@@ -129,8 +147,10 @@ impl Controller {
                     open: false,
                     spawn_rate: 1.0,
                     ramp: None,
+                    level: Arc::new(AtomicU64::new(NO_LEVEL)),
                     last: None,
                     exit_code: None,
+                    stop: None,
                 }),
                 starting: tokio::sync::Mutex::new(()),
                 changed,
@@ -236,14 +256,20 @@ impl Controller {
             c.open = open;
             c.spawn_rate = spawn_rate;
             c.last = None;
+            c.stop = None;
+            c.level = Arc::new(AtomicU64::new(NO_LEVEL));
             self.set_state(&mut c, RunState::Running);
             c.run
         };
         let this = self.clone();
         tokio::spawn(async move {
             let end = started.end.await;
+            let stopped_by_user = this.current().stop == Some(StopCause::User);
             let (report, code) = match end {
-                Ok(finished) => {
+                Ok(mut finished) => {
+                    if stopped_by_user {
+                        stopped_from_the_page(&mut finished.report);
+                    }
                     let code = (this.inner.on_finished)(&finished);
                     (Some(Arc::new(finished.report)), code)
                 }
@@ -275,11 +301,17 @@ impl Controller {
         }
     }
 
-    /// Stop the run gracefully.
+    /// Stop the run gracefully (the page's Stop button, `POST /api/stop`): the test's normal
+    /// end, so its report is not marked interrupted and its exit code is its verdict's.
     pub fn stop(&self) -> Result<(), ControlError> {
+        self.stop_for(StopCause::User)
+    }
+
+    fn stop_for(&self, cause: StopCause) -> Result<(), ControlError> {
         let steer = self.running()?;
-        steer.stop();
         let mut c = self.current();
+        c.stop = Some(cause);
+        steer.stop();
         if let Some(r) = c.ramp.take() {
             r.abort();
         }
@@ -309,7 +341,17 @@ impl Controller {
         if let Some(r) = c.ramp.take() {
             r.abort();
         }
-        c.ramp = Some(tokio::spawn(ramp(steer, users, c.spawn_rate)));
+        let from = match c.level.load(Ordering::SeqCst) {
+            NO_LEVEL => steer.users(),
+            set => set,
+        };
+        c.ramp = Some(tokio::spawn(ramp(
+            steer,
+            from,
+            users,
+            c.spawn_rate,
+            Arc::clone(&c.level),
+        )));
         Ok(())
     }
 
@@ -356,9 +398,30 @@ impl Controller {
         self.current().steer.as_ref().map(|s| s.elapsed())
     }
 
+    /// Interrupt the current run, if any (Ctrl-C / SIGTERM: its report stays marked
+    /// interrupted, as headless), and wait until it has ended (reports written). True when a
+    /// run was interrupted: it was running, or stopping by its run time — not when the user
+    /// had already stopped it (that run is judged on its numbers).
+    pub async fn interrupt_and_wait(&self) -> bool {
+        let interrupted = self.stop_for(StopCause::Signal).is_ok() || {
+            let mut c = self.current();
+            let ending_by_itself = c.steer.is_some() && c.stop.is_none();
+            if ending_by_itself {
+                c.stop = Some(StopCause::Signal);
+            }
+            ending_by_itself
+        };
+        self.wait_until_ended().await;
+        interrupted
+    }
+
     /// Stop the current run, if any, and wait until it has ended (reports written).
     pub async fn stop_and_wait(&self) {
         let _ = self.stop();
+        self.wait_until_ended().await;
+    }
+
+    async fn wait_until_ended(&self) {
         let mut changes = self.subscribe();
         while matches!(self.state(), RunState::Running | RunState::Stopping) {
             if changes.changed().await.is_err() {
@@ -377,16 +440,41 @@ pub(crate) fn state_name(s: RunState) -> &'static str {
     }
 }
 
-/// Move the run's users to `target` at `per_second`, as Locust's spawn rate does.
-async fn ramp(steer: Arc<dyn Steer>, target: u64, per_second: f64) {
-    let from = steer.users() as f64;
+/// A run stopped from the page ended as the user meant it to: not an interruption (the
+/// engine marks every early stop one), and a warning that says how it ended instead.
+fn stopped_from_the_page(report: &mut RunReport) {
+    if !report.run.interrupted {
+        return;
+    }
+    report.run.interrupted = false;
+    let warnings = &mut report.verdict.warnings;
+    warnings.retain(|w| w != INTERRUPTED_WARNING);
+    warnings.push(format!(
+        "the run was stopped from the web UI after {:.0} s",
+        report.run.duration_s
+    ));
+}
+
+/// The engine's warning on an interrupted run (`cicada::stats::report`).
+const INTERRUPTED_WARNING: &str = "the run was interrupted: results are partial";
+
+/// Move the run's users from `from` to `target` at `per_second`, as Locust's spawn rate does
+/// (up and down alike), recording each level set in `level`.
+async fn ramp(
+    steer: Arc<dyn Steer>,
+    from: u64,
+    target: u64,
+    per_second: f64,
+    level: Arc<AtomicU64>,
+) {
+    let from = from as f64;
     let to = target as f64;
     let started = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval(RAMP_TICK);
     loop {
         ticker.tick().await;
         let moved = per_second * started.elapsed().as_secs_f64();
-        let level = if to >= from {
+        let level_now = if to >= from {
             (from + moved).min(to).floor()
         } else {
             (from - moved).max(to).ceil()
@@ -394,9 +482,112 @@ async fn ramp(steer: Arc<dyn Steer>, target: u64, per_second: f64) {
         if steer.is_stopping() {
             return;
         }
-        steer.set_users(level as u64);
-        if level == to {
+        steer.set_users(level_now as u64);
+        level.store(level_now as u64, Ordering::SeqCst);
+        if level_now == to {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn no_level() -> Arc<AtomicU64> {
+        Arc::new(AtomicU64::new(NO_LEVEL))
+    }
+
+    /// Records the user levels a ramp sets.
+    #[derive(Default)]
+    struct Levels {
+        set: Mutex<Vec<u64>>,
+        stopping: AtomicBool,
+    }
+
+    impl Steer for Levels {
+        fn stop(&self) {
+            self.stopping.store(true, Ordering::SeqCst);
+        }
+        fn set_users(&self, users: u64) -> bool {
+            self.set.lock().unwrap().push(users);
+            true
+        }
+        fn set_rate(&self, _: f64) -> bool {
+            false
+        }
+        fn reset_stats(&self) {}
+        fn snapshot(&self) -> RunReport {
+            cicada_report::sample::sample_report()
+        }
+        fn users(&self) -> u64 {
+            self.set.lock().unwrap().last().copied().unwrap_or(0)
+        }
+        fn elapsed(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn is_stopping(&self) -> bool {
+            self.stopping.load(Ordering::SeqCst)
+        }
+    }
+
+    fn levels(steer: &Levels) -> Vec<u64> {
+        steer.set.lock().unwrap().clone()
+    }
+
+    fn distinct(levels: &[u64]) -> usize {
+        let mut l = levels.to_vec();
+        l.dedup();
+        l.len()
+    }
+
+    #[tokio::test]
+    async fn ramps_up_and_down_at_the_spawn_rate_in_steps() {
+        let steer = Arc::new(Levels::default());
+        let level = no_level();
+        ramp(steer.clone(), 0, 40, 20.0, level.clone()).await;
+        assert_eq!(level.load(Ordering::SeqCst), 40);
+        let up = levels(&steer);
+        assert_eq!(up.last(), Some(&40));
+        assert!(up.windows(2).all(|w| w[0] <= w[1]), "never down: {up:?}");
+        assert!(distinct(&up) >= 3, "in steps, not at once: {up:?}");
+
+        steer.set.lock().unwrap().clear();
+        steer.set_users(40);
+        ramp(steer.clone(), 40, 0, 20.0, level.clone()).await;
+        let down = levels(&steer);
+        assert_eq!(down.last(), Some(&0));
+        assert!(down.windows(2).all(|w| w[0] >= w[1]), "never up: {down:?}");
+        assert!(distinct(&down) >= 3, "in steps, not at once: {down:?}");
+    }
+
+    #[tokio::test]
+    async fn a_new_change_cancels_the_ramp_in_progress_and_a_stop_ends_it() {
+        let steer = Arc::new(Levels::default());
+        // As `Controller::set_users` does: abort the old ramp, start the new one from the
+        // level it reached.
+        let level = no_level();
+        let old = tokio::spawn(ramp(steer.clone(), 0, 1_000, 10.0, level.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        old.abort();
+        let _ = old.await;
+        let reached = level.load(Ordering::SeqCst);
+        assert!(reached < 1_000);
+        assert_eq!(reached, steer.users());
+        ramp(steer.clone(), reached, 2, 1_000.0, level.clone()).await;
+        let after = levels(&steer);
+        tokio::time::sleep(RAMP_TICK * 3).await;
+        assert_eq!(
+            levels(&steer),
+            after,
+            "the old ramp moved nothing after its abort"
+        );
+        assert_eq!(steer.users(), 2);
+
+        steer.stop();
+        let before = levels(&steer).len();
+        ramp(steer.clone(), 2, 50, 1.0, level).await;
+        assert_eq!(levels(&steer).len(), before, "a stopping run is not ramped");
     }
 }

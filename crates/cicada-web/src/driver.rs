@@ -13,6 +13,8 @@ use cicada::runner::{RunConfig, RunControl};
 use cicada_report::RunReport;
 use cicada_session::{Finished, Session, StartError};
 
+use crate::so_far::SoFar;
+
 /// A boxed, sendable future (the traits are object-safe so a server holds `dyn Driver`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -96,11 +98,50 @@ impl LocalDriver {
     }
 }
 
+/// A run of this process: the engine's handle, and the analysis so far (the session
+/// monitor's resources and scraped metrics, and the findings on them) in its snapshots.
+#[derive(Debug)]
+struct LocalSteer {
+    control: RunControl,
+    so_far: SoFar,
+}
+
+impl Steer for LocalSteer {
+    fn stop(&self) {
+        self.control.stop();
+    }
+    fn set_users(&self, users: u64) -> bool {
+        self.control.set_users(users)
+    }
+    fn set_rate(&self, per_second: f64) -> bool {
+        self.control.set_rate(per_second)
+    }
+    fn reset_stats(&self) {
+        self.control.reset_stats();
+    }
+    fn snapshot(&self) -> RunReport {
+        let mut report = self.control.snapshot();
+        self.so_far.attach(&mut report);
+        report
+    }
+    fn users(&self) -> u64 {
+        self.control.users()
+    }
+    fn elapsed(&self) -> Duration {
+        self.control.elapsed()
+    }
+    fn is_stopping(&self) -> bool {
+        self.control.is_stopping()
+    }
+}
+
 impl Driver for LocalDriver {
     fn start(&self, config: RunConfig) -> BoxFuture<'_, Result<Started, StartError>> {
         Box::pin(async move {
             let running = self.session.start(config).await?;
-            let steer: Arc<dyn Steer> = Arc::new(running.control().clone());
+            let control = running.control().clone();
+            let so_far = SoFar::start(control.clone(), running.live_analysis());
+            let steer: Arc<dyn Steer> = Arc::new(LocalSteer { control, so_far });
             let end: BoxFuture<'static, RunEnd> =
                 Box::pin(async move { running.finish().await.map_err(|e| e.to_string()) });
             Ok(Started { steer, end })

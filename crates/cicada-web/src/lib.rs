@@ -11,6 +11,8 @@
 //! - [`api`] and [`openapi`]: the routes under `/api/` and their OpenAPI document;
 //! - [`live`]: the per-second snapshot and the page's server-rendered markup (the report's own
 //!   renderer, so numbers read the same on the page and in the report);
+//! - [`so_far`]: the analysis of a running test (resources, scraped metrics, findings),
+//!   redone every few seconds for the snapshots;
 //! - [`auth`]: the token required off loopback;
 //! - [`server`]: binding, the router, serving until Ctrl-C or `--autoquit`;
 //! - the page itself (`GET /`): one self-contained HTML file, no CDN, works offline.
@@ -44,6 +46,7 @@ pub mod openapi;
 mod page;
 pub mod resources;
 pub mod server;
+pub mod so_far;
 
 pub use controller::{ControlError, Controller, RunState};
 pub use driver::{Driver, LocalDriver, Steer};

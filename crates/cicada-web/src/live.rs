@@ -39,6 +39,11 @@ pub struct LiveSnapshot {
     /// Since the start (or the last reset).
     pub total_requests: u64,
     pub total_failures: u64,
+    /// All requests by HTTP status since the start (or the last reset).
+    pub status_codes: StatusCodesNow,
+    /// All rows' checks since the start: evaluated and passed (0 and 0 without checks).
+    pub checks_evaluated: u64,
+    pub checks_passed: u64,
     /// The verdict so far: every threshold judged on the numbers so far.
     pub passed: Option<bool>,
     pub thresholds: Vec<ThresholdNow>,
@@ -46,6 +51,9 @@ pub struct LiveSnapshot {
     pub requests: Vec<RequestNow>,
     /// The generator's and the target's CPU and RSS now.
     pub resources: ResourcesNow,
+    /// The analysis: the monitor's series and the ranked findings — so far during a run
+    /// (redone every few seconds), final once the run stopped. `None` before the first one.
+    pub analysis: Option<AnalysisNow>,
     /// The page's markup of this snapshot (only when asked for, `?html=true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<LiveHtml>,
@@ -77,6 +85,73 @@ pub struct RequestNow {
     pub avg_size_bytes: f64,
     pub current_rps: f64,
     pub current_failures_per_s: f64,
+    /// Mean TCP (+TLS) connect time of the connections the row opened.
+    pub connect_mean_ms: Option<f64>,
+    /// Mean time to the first response byte.
+    pub ttfb_mean_ms: Option<f64>,
+    pub status_codes: StatusCodesNow,
+    pub checks_evaluated: u64,
+    pub checks_passed: u64,
+}
+
+/// Requests by HTTP status, and those that got none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusCodesNow {
+    /// Ascending by status.
+    pub codes: Vec<StatusNow>,
+    /// Transport errors (connect, TLS, read, timeout) and requests that could not be sent.
+    pub no_response: u64,
+}
+
+/// Responses with one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusNow {
+    pub status: u16,
+    pub count: u64,
+}
+
+impl From<&cicada_report::model::StatusCodes> for StatusCodesNow {
+    fn from(s: &cicada_report::model::StatusCodes) -> Self {
+        Self {
+            codes: s
+                .codes
+                .iter()
+                .map(|c| StatusNow {
+                    status: c.status,
+                    count: c.count,
+                })
+                .collect(),
+            no_response: s.no_response,
+        }
+    }
+}
+
+/// The analysis of the current (so far) or last (final) run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisNow {
+    /// True during a run: the findings may still change.
+    pub so_far: bool,
+    /// Seconds of the run the series cover (the last sample's time).
+    pub covers_s: f64,
+    /// Samples of the generator's CPU and RSS so far (one a second).
+    pub generator_samples: usize,
+    /// Samples of the target's CPU and RSS so far (0 when no target is tracked).
+    pub target_samples: usize,
+    /// Scraped metric series (`--scrape`), 0 without a scrape.
+    pub scraped_series: usize,
+    /// The findings, highest ranked first (the full text is in the report).
+    pub findings: Vec<FindingNow>,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FindingNow {
+    /// The rule, e.g. `target_cpu_bound` (see docs/analysis.md).
+    pub kind: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub title: String,
+    pub summary: String,
 }
 
 /// Server-rendered markup of a snapshot, for the page.
@@ -118,22 +193,68 @@ pub fn snapshot(controller: &Controller, html: bool) -> LiveSnapshot {
         p99_ms: 0.0,
         total_requests: 0,
         total_failures: 0,
+        status_codes: StatusCodesNow::default(),
+        checks_evaluated: 0,
+        checks_passed: 0,
         passed: None,
         thresholds: Vec::new(),
         requests: Vec::new(),
         resources: controller.resources(),
+        analysis: None,
         html: None,
     };
+    let so_far = matches!(state, RunState::Running | RunState::Stopping);
     if let Some(r) = &report {
         fill(&mut s, r);
+        s.analysis = analysis_now(r, so_far);
     }
     if html {
         s.html = Some(LiveHtml {
             headline: headline_html(&s),
-            report: report.as_deref().map(report_html).unwrap_or_default(),
+            report: report
+                .as_deref()
+                .map(|r| report_html(r, so_far))
+                .unwrap_or_default(),
         });
     }
     s
+}
+
+fn analysis_now(r: &RunReport, so_far: bool) -> Option<AnalysisNow> {
+    let a = r.analysis.as_ref()?;
+    let resources = a.resources.as_ref();
+    let samples = |p: Option<&cicada_report::analysis_model::ProcessSeries>| {
+        p.map_or((0, 0.0), |p| {
+            (
+                p.samples.len(),
+                p.samples.last().map_or(0.0, |s| s.elapsed_s),
+            )
+        })
+    };
+    let generator = samples(resources.and_then(|r| r.generator.as_ref()));
+    let target = samples(resources.and_then(|r| r.target.as_ref()));
+    let name = |v: serde_json::Result<serde_json::Value>| {
+        v.ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    Some(AnalysisNow {
+        so_far,
+        covers_s: generator.1.max(target.1),
+        generator_samples: generator.0,
+        target_samples: target.0,
+        scraped_series: a.scraped.as_ref().map_or(0, |s| s.series.len()),
+        findings: a
+            .findings
+            .iter()
+            .map(|f| FindingNow {
+                kind: name(serde_json::to_value(f.kind)),
+                severity: name(serde_json::to_value(f.severity)),
+                title: f.title.clone(),
+                summary: f.summary.clone(),
+            })
+            .collect(),
+    })
 }
 
 fn last_users(r: &RunReport) -> u64 {
@@ -150,6 +271,10 @@ fn fill(s: &mut LiveSnapshot, r: &RunReport) {
     }
     s.total_requests = r.aggregated.requests;
     s.total_failures = r.aggregated.failures;
+    s.status_codes = (&r.aggregated.status_codes).into();
+    let checks = r.aggregated.checks.unwrap_or_default();
+    s.checks_evaluated = checks.evaluated;
+    s.checks_passed = checks.passed;
     s.passed = (!r.thresholds.is_empty() || r.aggregated.requests > 0).then_some(r.verdict.passed);
     s.thresholds = r
         .thresholds
@@ -179,6 +304,11 @@ fn fill(s: &mut LiveSnapshot, r: &RunReport) {
             avg_size_bytes: q.avg_size_bytes,
             current_rps: q.current_rps,
             current_failures_per_s: q.current_failures_per_s,
+            connect_mean_ms: q.connect_mean_ms,
+            ttfb_mean_ms: q.ttfb_mean_ms,
+            status_codes: (&q.status_codes).into(),
+            checks_evaluated: q.checks.map_or(0, |c| c.evaluated),
+            checks_passed: q.checks.map_or(0, |c| c.passed),
         })
         .collect();
 }
@@ -269,15 +399,23 @@ pub fn headline_html(s: &LiveSnapshot) -> String {
     h
 }
 
-/// The report's header and sections of a (partial) report, as the HTML report draws them.
-pub fn report_html(r: &RunReport) -> String {
+/// The analysis sections whose content may change while a run goes on.
+const SO_FAR_SECTIONS: [&str; 4] = ["findings", "resources", "target-metrics", "scaling"];
+
+/// The report's header and sections of a (partial) report, as the HTML report draws them;
+/// `so_far` (during a run) labels the analysis sections "so far".
+pub fn report_html(r: &RunReport, so_far: bool) -> String {
     let mut h = cicada_render::html::header(r);
     for s in cicada_render::html::sections_with(r, &[]) {
+        let mut title = s.title.clone();
+        if so_far && SO_FAR_SECTIONS.contains(&s.id.as_str()) {
+            title.push_str(" so far");
+        }
         let _ = write!(
             h,
             "<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n",
             escape(&s.id),
-            escape(&s.title),
+            escape(&title),
             s.body_html
         );
     }

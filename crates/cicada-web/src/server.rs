@@ -155,11 +155,9 @@ pub async fn serve(
         return Err(WebError::Autostart(e));
     }
     let ended = tokio::select! {
-        _ = shutdown => {
-            let interrupted_run = matches!(controller.state(), RunState::Running | RunState::Stopping);
-            controller.stop_and_wait().await;
-            Quit::Signal { interrupted_run }
-        }
+        _ = shutdown => Quit::Signal {
+            interrupted_run: controller.interrupt_and_wait().await,
+        },
         _ = autoquit(&controller, options.autoquit) => Quit::Autoquit,
     };
     quit.cancel();

@@ -120,6 +120,57 @@ async fn curl_drives_a_whole_test() {
             .contains("<table class=\"requests\">")
     );
 
+    // Status codes and the connect/TTFB means, per row and overall: every request of this
+    // target answered 200.
+    let codes = &snap["status_codes"]["codes"];
+    assert_eq!(codes[0]["status"], 200, "{codes}");
+    assert_eq!(codes.as_array().unwrap().len(), 1, "{codes}");
+    assert_eq!(
+        codes[0]["count"].as_u64().unwrap() + snap["status_codes"]["no_response"].as_u64().unwrap(),
+        snap["total_requests"].as_u64().unwrap()
+    );
+    let row = &snap["requests"][0];
+    assert_eq!(row["status_codes"]["codes"][0]["status"], 200, "{row}");
+    assert!(row["ttfb_mean_ms"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(row["connect_mean_ms"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(
+        snap["html"]["report"]
+            .as_str()
+            .unwrap()
+            .contains("<table class=\"status-codes\">")
+    );
+
+    // The analysis so far: the monitor's series grow during the run and the findings are
+    // labelled "so far" on the page.
+    let grown = |s: &serde_json::Value| {
+        s["analysis"]["so_far"] == true
+            && s["analysis"]["generator_samples"].as_u64().unwrap_or(0) >= 3
+            && s["analysis"]["target_samples"].as_u64().unwrap_or(0) >= 3
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut snap = snap;
+    while !grown(&snap) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no analysis so far: {}",
+            snap["analysis"]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        snap = http(addr, "GET", "/api/snapshot?html=true", None, &[])
+            .await
+            .json();
+    }
+    assert!(snap["analysis"]["findings"].is_array());
+    let page = snap["html"]["report"].as_str().unwrap();
+    assert!(
+        page.contains("<h2>Resources so far</h2>"),
+        "resources drawn live"
+    );
+    assert!(
+        page.contains("<h2>Findings so far</h2>"),
+        "findings drawn live"
+    );
+
     // A partial report during the run, valid against the schema.
     let partial = http(addr, "GET", "/api/report/json", None, &[]).await;
     assert_eq!(partial.status, 200);
@@ -134,6 +185,12 @@ async fn curl_drives_a_whole_test() {
     assert!(
         validator.is_valid(&report),
         "partial report fits the schema"
+    );
+    assert!(
+        report["analysis"]["resources"]["generator"]["samples"]
+            .as_array()
+            .is_some_and(|s| s.len() >= 3),
+        "the partial report carries the resources so far"
     );
 
     // Reset: the totals start again.
@@ -187,6 +244,15 @@ async fn curl_drives_a_whole_test() {
         .json();
     assert!(validator.is_valid(&final_report));
     assert!(final_report["aggregated"]["requests"].as_u64().unwrap() > 0);
+    assert_eq!(
+        final_report["run"]["interrupted"], false,
+        "a stop from the API is no interruption"
+    );
+    let done = http(addr, "GET", "/api/snapshot", None, &[]).await.json();
+    assert_eq!(
+        done["analysis"]["so_far"], false,
+        "the final analysis once stopped"
+    );
     for format in ["html", "csv", "csv-history", "csv-failures", "junit"] {
         let r = http(addr, "GET", &format!("/api/report/{format}"), None, &[]).await;
         assert_eq!(r.status, 200, "{format}");

@@ -96,6 +96,43 @@ async fn start_watch_steer_stop_and_download_in_a_browser() {
                 .unwrap(),
             "charts carry their values on hover"
         );
+        // The resources so far, growing: the monitor's series drawn while the run goes on.
+        let columns = "(() => { const s = document.querySelector('#report section#resources'); \
+             return s && /so far/.test(s.querySelector('h2').textContent) \
+             ? s.querySelectorAll('svg.chart rect[data-v]').length : 0; })()";
+        let first = page
+            .wait_until(&format!("{columns} > 0 && {columns}"), WAIT, "the resources so far")
+            .as_f64()
+            .unwrap();
+        page.wait_until(
+            &format!("{columns} > {first}"),
+            WAIT,
+            "the resource charts to grow",
+        );
+        page.wait_until(
+            "/so far/.test((document.querySelector('#report section#findings h2') || {textContent: ''}).textContent)",
+            WAIT,
+            "the findings so far",
+        );
+        // The status-code breakdown: every response of this target was a 200.
+        page.wait_until(
+            "[...document.querySelectorAll('#report table.status-codes thead th')].some(th => th.textContent === '200') \
+             && /^[0-9,]+$/.test(document.querySelector('#report table.status-codes tfoot td:nth-child(3)').textContent)",
+            WAIT,
+            "the status-code breakdown",
+        );
+        assert!(
+            page.eval("[...document.querySelectorAll('#report table.requests thead th')].some(th => th.textContent === 'TTFB (ms)')")
+                .as_bool()
+                .unwrap(),
+            "the TTFB column"
+        );
+        assert!(
+            page.eval("(w => w.scrollWidth <= w.clientWidth)(document.querySelector('#report table.requests').parentElement)")
+                .as_bool()
+                .unwrap(),
+            "the request table fits a 1400 px window without scrolling"
+        );
         page.click("#report table.requests thead th:nth-child(3)");
         assert_eq!(
             page.eval("document.querySelector('#report table.requests thead th:nth-child(3)').dataset.sort"),

@@ -243,6 +243,8 @@ fn stats(name: &str, requests: u64, failures: u64, mean_ms: f64) -> RequestStats
         distribution: vec![],
         histogram: None,
         server_timing: None,
+        status_codes: Default::default(),
+        checks: None,
     }
 }
 

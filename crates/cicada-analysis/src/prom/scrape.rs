@@ -78,6 +78,17 @@ impl Scraper {
         &self.accumulator
     }
 
+    /// The report section so far; scraping goes on (the live view).
+    pub fn so_far(&self) -> ScrapedMetrics {
+        ScrapedMetrics {
+            url: self.url.as_str().to_owned(),
+            scrapes: self.scrapes,
+            failed_scrapes: self.failed,
+            last_error: self.last_error.clone(),
+            series: self.accumulator.series(),
+        }
+    }
+
     /// The report section.
     pub fn finish(self) -> ScrapedMetrics {
         let url = self.url.as_str().to_owned();

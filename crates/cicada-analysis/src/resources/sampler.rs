@@ -362,6 +362,15 @@ impl ResourceSampler {
         errors
     }
 
+    /// A copy of the series collected so far; sampling goes on (the live view).
+    pub fn so_far(&self) -> ResourceSeries {
+        ResourceSeries {
+            generator: self.generator.as_ref().map(|(_, s)| s.clone()),
+            target: self.target.as_ref().map(|(_, s)| s.clone()),
+            system: self.system_series.clone(),
+        }
+    }
+
     /// The series collected so far.
     pub fn finish(self) -> ResourceSeries {
         ResourceSeries {

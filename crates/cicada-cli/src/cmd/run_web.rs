@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use cicada::launch::LaunchOptions;
 use cicada_session::log::Stderr;
-use cicada_session::outcome::judge;
 use cicada_session::signals::wait_for_signal;
 use cicada_session::target::StartError as TargetStartError;
 use cicada_session::{Session, SessionOptions, prepare};
@@ -69,15 +68,11 @@ pub async fn run_web(args: RunArgs, options: LaunchOptions, workers: usize) -> i
             if let Some(message) = &finished.failure {
                 eprintln!("error: the run failed: {message}; writing the partial report");
             }
+            // A stop from the page ends a run normally (the controller does not mark it
+            // interrupted): it is judged on its numbers, as a run that reached its run time.
             let code = super::run::finish(&args, &finished.report);
             if finished.failure.is_some() {
                 return exit::INTERNAL;
-            }
-            // A stop from the page ends a run normally: judge it on its numbers.
-            if code == exit::INTERRUPTED {
-                let mut report = finished.report.clone();
-                report.run.interrupted = false;
-                return super::run::outcome_code(judge(&report, true));
             }
             code
         })

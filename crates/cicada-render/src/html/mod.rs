@@ -12,6 +12,7 @@
 
 mod analysis;
 mod charts;
+mod status_codes;
 mod summary;
 mod tables;
 
@@ -119,6 +120,9 @@ pub fn sections_with(report: &RunReport, extra: &[(Placement, Section)]) -> Vec<
     sections.extend([
         summary::run_section(report),
         tables::requests_section(report),
+    ]);
+    sections.extend(status_codes::status_codes_section(report));
+    sections.extend([
         charts::timeline_section(report),
         charts::distribution_section(report),
     ]);

@@ -10,9 +10,11 @@ use crate::format::{
 use crate::junit::value_with_unit;
 use cicada_report::model::{FailureKind, FailureRow, RequestStats, RunReport};
 
-/// Locust's request table plus p95, p99 and p99.9; the aggregated row in the footer.
+/// Locust's request table plus p95, p99 and p99.9, the mean connect and time-to-first-byte,
+/// and the checks' pass rate when the scenario has checks; the aggregated row in the footer.
+/// The headers are short enough for the table to fit a 1400 px window.
 pub fn requests_section(r: &RunReport) -> Section {
-    const HEAD: [(&str, bool); 16] = [
+    const HEAD: [(&str, bool); 18] = [
         ("Type", false),
         ("Name", false),
         ("# Requests", true),
@@ -25,19 +27,31 @@ pub fn requests_section(r: &RunReport) -> Section {
         ("Average (ms)", true),
         ("Min (ms)", true),
         ("Max (ms)", true),
-        ("Average size (bytes)", true),
+        ("Connect (ms)", true),
+        ("TTFB (ms)", true),
+        ("Avg size (bytes)", true),
         ("Current RPS", true),
-        ("Current failures/s", true),
+        ("Current fails/s", true),
         ("Fail %", true),
     ];
+    // Only when a row ran checks.
+    let checks = r.aggregated.checks.is_some() || r.requests.iter().any(|row| row.checks.is_some());
     // Only when the target sent `Server-Timing` with `db` or `pool`.
     const TIMING_HEAD: [&str; 3] = ["DB share", "DB (ms)", "Pool wait (ms)"];
     let timing = r.aggregated.server_timing.is_some()
         || r.requests.iter().any(|row| row.server_timing.is_some());
     let mut b = String::from(
         "<p class=\"note\">One row per request name. Times are response times in milliseconds \
-         over the whole run; \"Current\" rates are over the last complete second.",
+         over the whole run; \"Connect\" is the mean TCP (and TLS) connect time of the \
+         connections the row opened, \"TTFB\" the mean time to the response's first byte; \
+         \"Current\" rates are over the last complete second.",
     );
+    if checks {
+        b.push_str(
+            " \"Checks\" is the share of the scenario's response checks that passed (hover for \
+             the counts).",
+        );
+    }
     if timing {
         b.push_str(
             " From the target's <code>Server-Timing</code> headers: \"DB share\" is the share \
@@ -55,6 +69,9 @@ pub fn requests_section(r: &RunReport) -> Section {
             h
         );
     }
+    if checks {
+        b.push_str("<th class=\"num\">Checks</th>");
+    }
     if timing {
         for h in TIMING_HEAD {
             let _ = write!(b, "<th class=\"num\">{h}</th>");
@@ -62,17 +79,17 @@ pub fn requests_section(r: &RunReport) -> Section {
     }
     b.push_str("</tr></thead><tbody>");
     for row in &r.requests {
-        b.push_str(&request_row(row, timing));
+        b.push_str(&request_row(row, checks, timing));
     }
     if r.requests.is_empty() {
         let _ = write!(
             b,
             "<tr><td colspan=\"{}\" class=\"empty\">No requests were made.</td></tr>",
-            HEAD.len() + if timing { TIMING_HEAD.len() } else { 0 }
+            HEAD.len() + usize::from(checks) + if timing { TIMING_HEAD.len() } else { 0 }
         );
     }
     b.push_str("</tbody><tfoot>");
-    b.push_str(&request_row(&r.aggregated, timing));
+    b.push_str(&request_row(&r.aggregated, checks, timing));
     b.push_str("</tfoot></table></div>\n");
     Section {
         id: "requests".into(),
@@ -81,7 +98,7 @@ pub fn requests_section(r: &RunReport) -> Section {
     }
 }
 
-fn request_row(s: &RequestStats, timing: bool) -> String {
+fn request_row(s: &RequestStats, checks: bool, timing: bool) -> String {
     let p = &s.percentiles;
     let user_type = s
         .user_type
@@ -100,6 +117,9 @@ fn request_row(s: &RequestStats, timing: bool) -> String {
         ms(s.mean_ms),
         ms(s.min_ms),
         ms(s.max_ms),
+        s.connect_mean_ms
+            .map_or_else(|| "–".to_owned(), fmt_ms_bare),
+        s.ttfb_mean_ms.map_or_else(|| "–".to_owned(), fmt_ms_bare),
         fmt_count(s.avg_size_bytes.round() as u64),
         fmt_rate(s.current_rps),
         fmt_rate(s.current_failures_per_s),
@@ -119,6 +139,22 @@ fn request_row(s: &RequestStats, timing: bool) -> String {
         "<td class=\"{fail_class}\">{}</td>",
         fmt_ratio_pct(s.failure_ratio)
     );
+    if checks {
+        match s.checks {
+            Some(c) => {
+                let bad = c.passed < c.evaluated;
+                let _ = write!(
+                    h,
+                    "<td class=\"num{}\" title=\"{} of {} checks passed\">{}</td>",
+                    if bad { " bad" } else { "" },
+                    fmt_count(c.passed),
+                    fmt_count(c.evaluated),
+                    pass_rate(c.passed, c.evaluated)
+                );
+            }
+            None => h.push_str("<td class=\"num\">–</td>"),
+        }
+    }
     if timing {
         match &s.server_timing {
             Some(t) => {
@@ -135,6 +171,19 @@ fn request_row(s: &RequestStats, timing: bool) -> String {
     }
     h.push_str("</tr>");
     h
+}
+
+/// `100%` only when every check passed; otherwise rounded down to 0.01 %, so a failure
+/// never reads as 100 %.
+pub(crate) fn pass_rate(passed: u64, evaluated: u64) -> String {
+    if evaluated == 0 {
+        return "–".to_owned();
+    }
+    if passed == evaluated {
+        return "100%".to_owned();
+    }
+    let pct = (passed as f64 * 10_000.0 / evaluated as f64).floor() / 100.0;
+    format!("{pct:.2}%")
 }
 
 fn kind_label(k: FailureKind) -> &'static str {

@@ -7,7 +7,7 @@ use super::{Approximations, MergeError};
 use crate::histogram::{
     Hist, decode, distribution, encode, mean_ms, min_max_ms, new_hist, percentiles,
 };
-use crate::model::{RequestStats, ServerTimingStats};
+use crate::model::{CheckStats, RequestStats, ServerTimingStats, StatusCodes};
 
 /// A row's key: user type, method, name (the model's row identity).
 pub(super) type RowKey = (Option<String>, String, String);
@@ -80,6 +80,8 @@ pub(super) struct RowAcc {
     connect: Option<(f64, u64)>,
     ttfb: Option<(f64, u64)>,
     timing: TimingSums,
+    statuses: StatusCodes,
+    checks: CheckStats,
     /// How many reports had this row.
     reports: usize,
     /// Kept as it was when only one report had the row (exact; the rest is recomputed).
@@ -98,6 +100,8 @@ impl RowAcc {
             connect: None,
             ttfb: None,
             timing: TimingSums::default(),
+            statuses: StatusCodes::default(),
+            checks: CheckStats::default(),
             reports: 0,
             only: None,
         }
@@ -124,6 +128,11 @@ impl RowAcc {
         weigh(&mut self.connect, row.connect_mean_ms);
         weigh(&mut self.ttfb, row.ttfb_mean_ms);
         self.timing.add(row.server_timing.as_ref());
+        self.statuses.merge(&row.status_codes);
+        if let Some(c) = &row.checks {
+            self.checks.evaluated += c.evaluated;
+            self.checks.passed += c.passed;
+        }
         self.reports += 1;
         self.only = (self.reports == 1).then(|| row.clone());
     }
@@ -186,6 +195,8 @@ impl RowAcc {
                 _ => encode(&self.hist),
             },
             server_timing: self.timing.stats(),
+            status_codes: self.statuses.clone(),
+            checks: CheckStats::some(self.checks.evaluated, self.checks.passed),
         }
     }
 }

@@ -163,6 +163,12 @@
     tip.hidden = false;
   });
 
+  // The sticky headline sits right under the bar, however high the bar wraps.
+  function stickHeadline() {
+    $("headline").style.top = document.querySelector(".bar").offsetHeight + "px";
+  }
+  window.addEventListener("resize", stickHeadline);
+
   function render(s) {
     state = s.state;
     const el = $("state");
@@ -184,6 +190,7 @@
     if (live && document.activeElement !== $("ctl-users")) $("ctl-users").placeholder = s.users;
     if (s.html) {
       $("headline").innerHTML = s.html.headline;
+      stickHeadline();
       if (s.html.report !== lastReport) {
         lastReport = s.html.report;
         $("report").innerHTML = s.html.report;

@@ -105,8 +105,15 @@ impl Web {
 pub async fn start_web(scenario: &std::path::Path, options: WebOptions) -> Web {
     let base = LaunchOptions::new(scenario);
     let loaded = cicada::scenario::load_scenario_file(scenario).unwrap();
+    // The counting server runs in this process: the monitor tracks it as the target.
     let session = Session::open(
-        SessionOptions::default(),
+        SessionOptions {
+            analysis: cicada_session::analysis::AnalysisOptions {
+                target_pid: Some(std::process::id()),
+                ..Default::default()
+            },
+            ..SessionOptions::default()
+        },
         Box::new(Stderr),
         std::future::pending(),
     )

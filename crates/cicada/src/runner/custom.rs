@@ -20,7 +20,7 @@ use crate::http::UserClient;
 use crate::http::request::valid_target;
 use crate::scenario::compile::{CompiledCustom, HeaderTemplate, Program, percent_encode_into};
 use crate::scenario::custom::{CUSTOM_METHOD, StepError};
-use crate::stats::{Sample, Shard};
+use crate::stats::{HttpStatus, Sample, Shard};
 
 /// What custom steps need of a run (one per run).
 #[derive(Debug)]
@@ -350,7 +350,10 @@ impl Call<'_> {
             return Err(fail_row(
                 FailureKind::Other,
                 "the path must start with '/' and be a valid URI",
-                &Sample::default(),
+                &Sample {
+                    status: HttpStatus::NoResponse,
+                    ..Sample::default()
+                },
             ));
         }
         let (headers, mut client) = {
@@ -392,6 +395,7 @@ impl Call<'_> {
                     total_us,
                     ttfb_us: f.ttfb.map_or(0, micros),
                     connect_us: f.connect.map(micros),
+                    status: HttpStatus::NoResponse,
                     ..Sample::default()
                 };
                 Err(fail_row(f.kind, &f.message, &sample))
@@ -403,6 +407,8 @@ impl Call<'_> {
                     connect_us: exchange.connect.map(micros),
                     bytes: exchange.bytes,
                     server: exchange.server,
+                    status: HttpStatus::Code(exchange.status),
+                    ..Sample::default()
                 };
                 let status = exchange.status;
                 let passes = if self.expect.is_empty() {

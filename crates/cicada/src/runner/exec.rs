@@ -13,7 +13,7 @@ use crate::scenario::compile::{
     CompiledBody, CompiledCaptureSource, CompiledCheck, CompiledRequest, HeaderTemplate,
     JsonTemplate, Program, percent_encode_into,
 };
-use crate::stats::Sample;
+use crate::stats::{HttpStatus, Sample};
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -35,11 +35,12 @@ pub async fn execute(
             vu.client.send(body, req.needs_body).await
         }
         Err(message) => {
-            vu.shard.record(
-                req.row,
-                &Sample::default(),
-                Some((FailureKind::Other, &message)),
-            );
+            let unsent = Sample {
+                status: HttpStatus::NoResponse,
+                ..Sample::default()
+            };
+            vu.shard
+                .record(req.row, &unsent, Some((FailureKind::Other, &message)));
             if req.keep {
                 vu.last = None;
             }
@@ -53,8 +54,8 @@ pub async fn execute(
                 total_us,
                 ttfb_us: f.ttfb.map_or(0, micros),
                 connect_us: f.connect.map(micros),
-                bytes: 0,
-                server: None,
+                status: HttpStatus::NoResponse,
+                ..Sample::default()
             };
             vu.shard
                 .record(req.row, &sample, Some((f.kind, &f.message)));
@@ -64,14 +65,17 @@ pub async fn execute(
             false
         }
         Ok(exchange) => {
-            let sample = Sample {
+            let mut sample = Sample {
                 total_us,
                 ttfb_us: micros(exchange.ttfb),
                 connect_us: exchange.connect.map(micros),
                 bytes: exchange.bytes,
                 server: exchange.server,
+                status: HttpStatus::Code(exchange.status),
+                ..Sample::default()
             };
-            let ok = match judge(vu, req, &exchange) {
+            let judged = judge(vu, req, &exchange, &mut sample);
+            let ok = match judged {
                 Ok(()) => {
                     vu.shard.record(req.row, &sample, None);
                     true
@@ -254,10 +258,13 @@ fn render_json(t: &JsonTemplate, vars: &[Option<String>], out: &mut String) -> R
 }
 
 /// Decide whether a response passes, and take its captures.
+/// Judge a response: its status, then its checks in order (counted in `sample`), then its
+/// captures.
 fn judge(
     vu: &mut Vu,
     req: &CompiledRequest,
     exchange: &Exchange,
+    sample: &mut Sample,
 ) -> Result<(), (FailureKind, String)> {
     let status = exchange.status;
     let response: ResponseView<'_> = vu.client.response();
@@ -285,7 +292,10 @@ fn judge(
                 .is_some_and(|v| v.pointer(p) == Some(expected)),
             CompiledCheck::BodyContains(text) => memchr_find(body, text.as_bytes()),
         };
-        if !ok {
+        sample.checks_run += 1;
+        if ok {
+            sample.checks_passed += 1;
+        } else {
             let what = match check {
                 CompiledCheck::Status(s) => format!("status == {s}"),
                 CompiledCheck::JsonExists(p) => format!("JSON {p} exists"),

@@ -211,8 +211,8 @@ impl Collector {
 mod tests {
     use super::*;
     use crate::scenario::compile::RowKey;
-    use crate::stats::Sample;
     use crate::stats::histogram::{new_hist, record};
+    use crate::stats::{HttpStatus, Sample};
 
     fn rows() -> Vec<RowKey> {
         ["/a", "/b"]
@@ -242,6 +242,8 @@ mod tests {
         let shards = Shards::new(4, rows.len());
         let mut reference = new_hist();
         let mut timing = crate::stats::TimingSums::default();
+        let mut statuses = cicada_report::model::StatusCodes::default();
+        let (mut checks_run, mut checks_passed) = (0, 0);
         let mut c = Collector::new(rows.len());
         // Deterministic pseudo-random latencies spread over users (and so shards) and seconds.
         let mut x: u64 = 12345;
@@ -262,7 +264,19 @@ mod tests {
                         pool_us: Some(us / 8),
                         app_us: None,
                     }),
+                    // Statuses and checks vary with the latency; every fifth gets no response.
+                    status: match us % 5 {
+                        0 => HttpStatus::NoResponse,
+                        1 => HttpStatus::Code(500),
+                        2 => HttpStatus::Code(201),
+                        _ => HttpStatus::Code(200),
+                    },
+                    checks_run: (us % 3) as u32,
+                    checks_passed: (us % 3).min(1) as u32,
                 };
+                statuses.add([0, 500, 201, 200, 200][(us % 5) as usize], 1);
+                checks_run += us % 3;
+                checks_passed += (us % 3).min(1);
                 if user % 3 == 0 {
                     timing.add(&sample.server.unwrap(), us);
                 }
@@ -291,6 +305,15 @@ mod tests {
         }
         assert_eq!(seconds, reference);
         assert_eq!(c.timeline[2].total_requests, 120);
+        // Status codes and checks too, the codes ascending.
+        assert_eq!(merged.statuses, statuses);
+        assert_eq!(merged.statuses.total(), 120);
+        let codes: Vec<u16> = merged.statuses.codes.iter().map(|c| c.status).collect();
+        assert_eq!(codes, [200, 201, 500]);
+        assert_eq!(
+            (merged.checks_run, merged.checks_passed),
+            (checks_run, checks_passed)
+        );
         // Server-Timing sums merge exactly over shards, rows and seconds.
         assert_eq!(merged.timing, timing);
         assert_eq!(merged.timing.responses, 3 * 14);
@@ -336,6 +359,8 @@ mod tests {
             connect_us: None,
             bytes: 10,
             server: None,
+            status: HttpStatus::Code(500),
+            ..Sample::default()
         };
         let fail = Some((cicada_report::model::FailureKind::Status, "HTTP 500"));
         shards.for_user(0).record(0, &sample, fail);

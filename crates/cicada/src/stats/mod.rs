@@ -11,4 +11,4 @@ pub mod shard;
 
 pub use collector::{Collector, IntervalContext};
 pub use server_timing::ServerTimes;
-pub use shard::{Sample, Shard, Shards, TimingSums};
+pub use shard::{HttpStatus, Sample, Shard, Shards, TimingSums};

@@ -1,8 +1,8 @@
 //! Turning merged statistics into a [`RunReport`], and evaluating thresholds on them.
 
 use cicada_report::model::{
-    FailureRow, MachineInfo, OpenModelStats, PlanInfo, RequestStats, RunInfo, RunReport,
-    SCHEMA_VERSION, ThresholdResult, ToolInfo, UserStarts, UserTypeInfo,
+    CheckStats, FailureRow, MachineInfo, OpenModelStats, PlanInfo, RequestStats, RunInfo,
+    RunReport, SCHEMA_VERSION, ThresholdResult, ToolInfo, UserStarts, UserTypeInfo,
 };
 
 use super::collector::Collector;
@@ -127,6 +127,8 @@ fn row_stats(
             encode(&r.hist)
         },
         server_timing: r.timing.stats(),
+        status_codes: r.statuses.clone(),
+        checks: CheckStats::some(r.checks_run, r.checks_passed),
     }
 }
 

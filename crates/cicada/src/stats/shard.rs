@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cicada_report::model::FailureKind;
+use cicada_report::model::{FailureKind, StatusCodes};
 
 use super::failures::FailureMap;
 use super::histogram::{Hist, new_hist, record};
@@ -23,6 +23,23 @@ pub struct Sample {
     pub bytes: u64,
     /// The response's `Server-Timing` `db` / `pool` / `app` durations, when it sent them.
     pub server: Option<ServerTimes>,
+    /// How the request ended, for the status-code breakdown.
+    pub status: HttpStatus,
+    /// The scenario's checks evaluated on the response, and how many of them passed.
+    pub checks_run: u32,
+    pub checks_passed: u32,
+}
+
+/// How a sample ended, for the status-code breakdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpStatus {
+    /// Not an HTTP request (a flow row, a custom timing): left out of the breakdown.
+    #[default]
+    NotHttp,
+    /// An HTTP request that got no status: a transport error, or it could not be sent.
+    NoResponse,
+    /// The response's status code.
+    Code(u16),
 }
 
 /// Sums of the `Server-Timing` durations of the responses that reported `db` or `pool`
@@ -80,6 +97,11 @@ pub struct RowInterval {
     pub ttfb_count: u64,
     pub ttfb_us: u64,
     pub timing: TimingSums,
+    /// Requests by status (cleared, not freed, on each drain: no allocation once a row has
+    /// seen its codes).
+    pub statuses: StatusCodes,
+    pub checks_run: u64,
+    pub checks_passed: u64,
 }
 
 impl RowInterval {
@@ -94,6 +116,9 @@ impl RowInterval {
             ttfb_count: 0,
             ttfb_us: 0,
             timing: TimingSums::default(),
+            statuses: StatusCodes::default(),
+            checks_run: 0,
+            checks_passed: 0,
         }
     }
 
@@ -109,6 +134,9 @@ impl RowInterval {
         self.ttfb_count += other.ttfb_count;
         self.ttfb_us += other.ttfb_us;
         self.timing.merge(&other.timing);
+        self.statuses.merge(&other.statuses);
+        self.checks_run += other.checks_run;
+        self.checks_passed += other.checks_passed;
     }
 
     pub fn reset(&mut self) {
@@ -121,6 +149,9 @@ impl RowInterval {
         self.ttfb_count = 0;
         self.ttfb_us = 0;
         self.timing = TimingSums::default();
+        self.statuses.clear();
+        self.checks_run = 0;
+        self.checks_passed = 0;
     }
 }
 
@@ -193,6 +224,13 @@ fn add(
     if let Some(t) = &sample.server {
         r.timing.add(t, sample.total_us);
     }
+    match sample.status {
+        HttpStatus::NotHttp => {}
+        HttpStatus::NoResponse => r.statuses.add(0, 1),
+        HttpStatus::Code(code) => r.statuses.add(code, 1),
+    }
+    r.checks_run += u64::from(sample.checks_run);
+    r.checks_passed += u64::from(sample.checks_passed);
     if let Some((kind, message)) = failure {
         r.failures += 1;
         d.failures.add(row, kind, message, excerpt, 1);

@@ -16,5 +16,6 @@ mod request_timer;
 mod schema;
 mod segments;
 mod server_timing;
+mod status_codes;
 mod tls;
 mod waits_tags;
