@@ -29,6 +29,7 @@ mod error;
 mod input;
 mod rows;
 mod run;
+pub mod segments;
 pub mod timeline;
 
 pub use error::MergeError;
