@@ -238,6 +238,8 @@ async fn three_workers_make_one_exact_run() {
         assert!(w["requests"].as_u64().unwrap() > 0);
     }
     assert_eq!(merged["verdict"]["passed"], true);
+    let segments = merged["merged"]["segments"].as_str().unwrap();
+    assert!(segments.ends_with("= the whole run (0:1)"), "{segments}");
     assert!(
         merged["run"]["plan"]["description"]
             .as_str()
@@ -624,9 +626,10 @@ async fn the_web_ui_steers_the_workers() {
     let mut workers: Vec<Proc> = (0..2)
         .map(|_| worker(&path, port, dir.path(), &[]))
         .collect();
-    for _ in 0..2 {
-        master.wait_for("of 2 workers").await;
-    }
+    master.wait_for("(2 of 2 workers)").await;
+    // A third is one too many.
+    let reason = raw_hello(port, env!("CARGO_PKG_VERSION"), "", &path).await;
+    assert!(reason.contains("too many workers"), "{reason}");
     poll(|| async {
         let (code, body) = http(web_port, "POST", "/api/start", "{}").await;
         (code < 300).then_some(body)
