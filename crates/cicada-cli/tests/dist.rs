@@ -547,6 +547,54 @@ async fn bad_setups_fail_clearly() {
     let text = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(2), "{text}");
     assert!(text.contains("--master-auth-token"), "{text}");
+    // Not every worker within --expect-workers-max-wait: nothing is started.
+    let (mut master, _port) = coordinator(
+        &[
+            s(&path),
+            "-H",
+            &host,
+            "-u",
+            "1",
+            "-t",
+            "1s",
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "1",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(master.exit_code().await, 2, "{}", master.log());
+    assert!(
+        master.log().contains("0 of 2 workers attached within 1 s"),
+        "{}",
+        master.log()
+    );
+    // Hand-split flags are a worker's own business, not a coordinator's.
+    let o = Command::new(bin())
+        .args([
+            "run",
+            s(&path),
+            "-H",
+            &host,
+            "-u",
+            "1",
+            "--master",
+            "--master-bind-port",
+            "0",
+            "--execution-segment",
+            "0:1/2",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("splits its run over --expect-workers"),
+        "{text}"
+    );
     // A worker pointed at something that is not a coordinator (the HTTP server).
     let http_port = host.rsplit(':').next().unwrap().parse::<u16>().unwrap();
     let mut w = worker(&path, http_port, dir.path(), &[]);
