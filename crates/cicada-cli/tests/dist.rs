@@ -254,6 +254,7 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = scenario(dir.path(), SCENARIO);
     let merged_json = dir.path().join("merged.json");
+    let merged_html = dir.path().join("merged.html");
     let (mut master, port) = coordinator(
         &[
             s(&path),
@@ -267,6 +268,8 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
             "8s",
             "--expect-workers",
             "3",
+            "--html",
+            s(&merged_html),
             "--json",
             s(&merged_json),
             "-q",
@@ -312,6 +315,11 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
         .find(|w| w["live"]["index"] == index)
         .unwrap();
     assert_eq!(row["live"]["status"], "lost", "{row}");
+    let html = std::fs::read_to_string(&merged_html).unwrap();
+    assert!(
+        html.contains("LOST (its data up to then is counted)"),
+        "the page says which worker was lost"
+    );
     let last_seen = row["live"]["last_seen_s"].as_f64().unwrap();
     assert!(last_seen >= 1.0, "{row}");
     assert!(
