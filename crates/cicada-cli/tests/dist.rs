@@ -394,14 +394,7 @@ async fn workers_of_a_killed_coordinator_stop_and_leave_their_reports() {
     )
     .await;
     let mut workers: Vec<Proc> = (0..3)
-        .map(|_| {
-            worker(
-                &path,
-                port,
-                dir.path(),
-                &["--heartbeat-timeout", "3s", "--stop-timeout", "2s"],
-            )
-        })
+        .map(|_| worker(&path, port, dir.path(), &["--heartbeat-timeout", "3s"]))
         .collect();
     for w in &workers {
         w.wait_for("this worker's part").await;

@@ -180,7 +180,17 @@ async fn live_view(run: DistRun, planned: Option<Duration>) {
 pub async fn worker(args: RunArgs, workers: usize) -> i32 {
     let ignored: Vec<&str> = [
         (args.load.users.is_some(), "-u/--users"),
+        (args.load.spawn_rate.is_some(), "-r/--spawn-rate"),
         (args.load.rate.is_some(), "--rate"),
+        (!args.load.rate_stages.is_empty(), "--rate-stage"),
+        (args.load.max_concurrency.is_some(), "--max-concurrency"),
+        (!args.load.tags.is_empty(), "-T/--tags"),
+        (!args.load.exclude_tags.is_empty(), "-E/--exclude-tags"),
+        (args.seed.is_some(), "--seed"),
+        (args.stop_timeout.is_some(), "--stop-timeout"),
+        (args.exit_code_on_error.is_some(), "--exit-code-on-error"),
+        (args.insecure, "-k/--insecure"),
+        (args.allow_unreachable, "--allow-unreachable"),
         (args.load.run_time.is_some(), "-t/--run-time"),
         (args.load.iterations.is_some(), "--iterations"),
         (!args.load.stages.is_empty(), "--stage"),
