@@ -195,6 +195,7 @@ fn worker(input: &Input) -> MergedWorker {
         passed: r.verdict.passed,
         interrupted: r.run.interrupted,
         segment: r.run.segment.clone(),
+        live: None,
     }
 }
 
