@@ -27,6 +27,7 @@
 
 mod error;
 mod input;
+pub mod overlap;
 mod rows;
 mod run;
 pub mod timeline;
@@ -42,7 +43,8 @@ use crate::model::{FailureRow, RunReport};
 /// How to merge.
 #[derive(Debug, Clone, Default)]
 pub struct MergeOptions {
-    /// Merge reports of different scenarios or thresholds anyway (every threshold is judged).
+    /// Merge reports of different scenarios or thresholds anyway (every threshold is judged),
+    /// and reports that did not run at the same time ([`overlap`]; the verdict's warnings say so).
     pub force: bool,
 }
 
@@ -128,14 +130,26 @@ impl Approximations {
 }
 
 /// Merge reports (one is fine: the result is that report, re-derived). Refuses reports of
-/// different scenarios or thresholds unless [`MergeOptions::force`], and rows or seconds whose
-/// histogram is missing (with requests) or does not decode.
+/// different scenarios or thresholds, and reports that did not run at the same time
+/// ([`overlap`]), unless [`MergeOptions::force`]; and rows or seconds whose histogram is missing
+/// (with requests) or does not decode.
 pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError> {
     let first = inputs.first().ok_or(MergeError::NoInputs)?;
     if !opts.force {
         for input in &inputs[1..] {
             run::check_same_scenario(first, input)?;
         }
+    }
+    let ran = overlap::times(inputs)?;
+    let mut forced = Vec::new();
+    if let Some(apart) = overlap::worst_pair(inputs, &ran) {
+        if !opts.force {
+            return Err(MergeError::NotOneRun(Box::new(apart)));
+        }
+        forced.push(format!(
+            "merged with --force although these are not one distributed run: {apart}; rates \
+             are over the whole span and the timeline holds the gap"
+        ));
     }
     let mut approx = Approximations::default();
     let span = run::span(inputs)?;
@@ -200,7 +214,7 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
         })
         .collect();
     let timeline = timeline::merge_timelines(&timelines, &mut approx)?;
-    let report = run::assemble(
+    let mut report = run::assemble(
         inputs,
         span,
         run::Stats {
@@ -211,6 +225,8 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
         },
         &mut approx,
     );
+    // First: the report's figures are read in its light.
+    report.verdict.warnings.splice(0..0, forced);
     Ok(Merged {
         report,
         row_histograms,
