@@ -114,6 +114,69 @@ pub struct RunArgs {
     pub headless: bool,
     #[command(flatten)]
     pub web: WebArgs,
+    #[command(flatten)]
+    pub dist: DistArgs,
+}
+
+/// `cicada run --master` / `--worker`: a distributed run (Locust's flag names; see
+/// docs/distributed.md).
+#[derive(Debug, Args, Clone)]
+pub struct DistArgs {
+    /// Coordinate a distributed run: run no users, wait for --expect-workers workers, send
+    /// each its part of the load, merge their numbers exactly, write every report here.
+    #[arg(long, conflicts_with = "worker")]
+    pub master: bool,
+    /// Run the load for a coordinator (`cicada run --master`) at --master-host; the plan and
+    /// options come from the coordinator.
+    #[arg(long)]
+    pub worker: bool,
+    /// Workers the coordinator waits for before it starts (the run is split in this many
+    /// equal parts).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "master")]
+    pub expect_workers: u64,
+    /// Give up when the workers have not all attached after this many seconds (default:
+    /// wait until Ctrl-C).
+    #[arg(long, value_name = "SECONDS", requires = "master")]
+    pub expect_workers_max_wait: Option<u64>,
+    /// Address the coordinator listens on; a non-loopback one (or * for all) requires
+    /// --master-auth-token.
+    #[arg(
+        long,
+        value_name = "IP",
+        default_value = "127.0.0.1",
+        requires = "master"
+    )]
+    pub master_bind_host: String,
+    /// Port the coordinator listens on (0: a free one, printed at start).
+    #[arg(long, value_name = "PORT", default_value_t = cicada_dist::protocol::DEFAULT_PORT, requires = "master")]
+    pub master_bind_port: u16,
+    /// The coordinator a worker connects to.
+    #[arg(
+        long,
+        value_name = "HOST",
+        default_value = "127.0.0.1",
+        requires = "worker"
+    )]
+    pub master_host: String,
+    /// The coordinator's port.
+    #[arg(long, value_name = "PORT", default_value_t = cicada_dist::protocol::DEFAULT_PORT, requires = "worker")]
+    pub master_port: u16,
+    /// Shared secret of a coordinator and its workers (required when the coordinator listens
+    /// beyond loopback; never logged).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CICADA_MASTER_TOKEN",
+        hide_env_values = true
+    )]
+    pub master_auth_token: Option<String>,
+    /// A peer not heard from for this long is lost (heartbeats are sent every second).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub heartbeat_timeout: Duration,
+    /// Stop the whole run when a worker is lost (default: mark it lost, keep its numbers up
+    /// to its last second, and let the others carry on).
+    #[arg(long, requires = "master")]
+    pub stop_on_worker_loss: bool,
 }
 
 /// `cicada run --web`: the live web UI and control API (Locust's flag names).

@@ -146,6 +146,57 @@ pub struct MergedWorker {
     pub passed: bool,
     /// True when that worker's run was interrupted.
     pub interrupted: bool,
+    /// A live distributed run (`cicada run --master`): the worker's number (from 0), its
+    /// state and last readings. Absent in reports merged from files (`cicada merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveWorker>,
+}
+
+/// A worker of a distributed run as the coordinator last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LiveWorker {
+    /// The worker's number, from 0 (`Stripe::nth(index, count)` is its part of the run).
+    pub index: u64,
+    /// Its part of the run, as an execution segment, e.g. `"1/3:2/3"`.
+    pub segment: String,
+    pub pid: u32,
+    pub status: WorkerStatus,
+    /// Second of the run (from the common start) of the last message from it.
+    pub last_seen_s: f64,
+    /// Users alive (closed model) or iterations in flight (open model) at its last message.
+    pub users: u64,
+    /// Its requests per second in its last whole second.
+    pub current_rps: f64,
+    /// CPU of the worker process over its last second, in % of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pct: Option<f64>,
+    /// Resident memory of the worker process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    /// Heartbeat round trip to it, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Its wall clock minus the coordinator's, estimated from the heartbeat (half the round
+    /// trip assumed each way), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ms: Option<f64>,
+}
+
+/// Where a worker of a distributed run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStatus {
+    /// Attached, told to start, no data yet.
+    Starting,
+    /// Sending its data every second.
+    Live,
+    /// Finished its part and sent its final report.
+    Done,
+    /// Nothing heard within the heartbeat timeout, or its connection broke: its data up to
+    /// `last_seen_s` is kept.
+    Lost,
+    /// It could not start its part (its message is in the run's failure).
+    Failed,
 }
 
 /// The tool that produced a report.

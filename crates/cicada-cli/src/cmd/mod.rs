@@ -7,6 +7,7 @@ pub mod import;
 pub mod merge;
 pub mod report;
 pub mod run;
+mod run_dist;
 mod run_web;
 
 use cicada::launch::LaunchOptions;

@@ -32,8 +32,14 @@ pub fn run(args: RunArgs) -> i32 {
     options.insecure = args.insecure;
     options.exit_code_on_error = args.exit_code_on_error;
     options.local_ips = args.local_ips.clone();
+    if args.dist.worker {
+        return super::block_on(|workers| super::run_dist::worker(args, workers));
+    }
+    if args.dist.master {
+        return super::block_on(|workers| super::run_dist::master(args, options, workers));
+    }
     if args.web.web {
-        return super::block_on(|workers| super::run_web::run_web(args, options, workers));
+        return super::block_on(|workers| super::run_web::run_web(args, options, workers, None));
     }
     super::block_on(|workers| run_async(args, options, workers))
 }

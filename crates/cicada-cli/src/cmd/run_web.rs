@@ -16,7 +16,14 @@ use cicada_web::{ControlError, Controller, LocalDriver, Quit, WebError, WebOptio
 use crate::cli::RunArgs;
 use crate::exit;
 
-pub async fn run_web(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
+/// `coordinator`: steer a distributed run's workers (`--master --web`) instead of the engine in
+/// this process.
+pub async fn run_web(
+    args: RunArgs,
+    options: LaunchOptions,
+    workers: usize,
+    coordinator: Option<cicada_dist::Coordinator>,
+) -> i32 {
     // The scenario and flags must be valid; a load plan and host may come from the form
     // later, except with --autostart, which runs the command line's settings at once.
     let checked = if args.web.autostart {
@@ -82,7 +89,10 @@ pub async fn run_web(args: RunArgs, options: LaunchOptions, workers: usize) -> i
             code
         })
     };
-    let driver = Arc::new(LocalDriver::new(Arc::clone(&session)));
+    let driver: Arc<dyn cicada_web::Driver> = match &coordinator {
+        Some(c) => Arc::new(c.clone()),
+        None => Arc::new(LocalDriver::new(Arc::clone(&session))),
+    };
     let target_pid = session.target_pid().or(args.analysis.target_pid);
     let controller = Controller::new(driver, options, scenario, workers, on_finished)
         .with_target_pid(target_pid);
@@ -100,6 +110,9 @@ pub async fn run_web(args: RunArgs, options: LaunchOptions, workers: usize) -> i
     let quit = serve(listener, auth, controller.clone(), &web, wait_for_signal()).await;
     let last_code = controller.exit_code();
     drop(controller);
+    if let Some(c) = &coordinator {
+        c.quit();
+    }
     close(session).await;
     match quit {
         Err(WebError::Autostart(e)) => {

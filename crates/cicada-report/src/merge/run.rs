@@ -194,6 +194,7 @@ fn worker(input: &Input) -> MergedWorker {
         failures: r.aggregated.failures,
         passed: r.verdict.passed,
         interrupted: r.run.interrupted,
+        live: None,
     }
 }
 

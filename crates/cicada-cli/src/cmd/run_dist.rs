@@ -1,0 +1,254 @@
+//! `cicada run --master` and `cicada run --worker`: flags in, `cicada_dist` does the work,
+//! outcomes out as exit codes. The coordinator's reports and exit code are a single run's
+//! (`run::finish`); a worker's end maps as documented in docs/distributed.md.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cicada::launch::LaunchOptions;
+use cicada_dist::coordinator::run::StartFailure;
+use cicada_dist::spec::Local;
+use cicada_dist::{Coordinator, CoordinatorOptions, DistError, DistRun, WorkerEnd, WorkerOptions};
+use cicada_render::live::LiveView;
+use cicada_session::log::Stderr;
+use cicada_session::signals::wait_for_signal;
+use cicada_session::{SessionOptions, prepare};
+use cicada_web::Steer;
+
+use crate::cli::RunArgs;
+use crate::exit;
+
+const FRAME_EVERY: Duration = Duration::from_secs(1);
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// `--master`: bind, wait for the workers, run, merge, report.
+pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
+    // Validated once here (the plan again below, or by the form with --web).
+    let program = match cicada::launch::check(&options) {
+        Ok(c) => c.program,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let bytes = match std::fs::read(&options.scenario_path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!(
+                "error: cannot read the scenario {}: {e}",
+                options.scenario_path.display()
+            );
+            return exit::BAD_INPUT;
+        }
+    };
+    let d = &args.dist;
+    let copts = CoordinatorOptions {
+        bind_host: d.master_bind_host.clone(),
+        bind_port: d.master_bind_port,
+        expect_workers: d.expect_workers,
+        token: d.master_auth_token.clone().filter(|t| !t.is_empty()),
+        heartbeat_timeout: d.heartbeat_timeout,
+        stop_on_worker_loss: d.stop_on_worker_loss,
+        scenario_name: program.name.clone(),
+        scenario_hash: cicada_dist::identity::scenario_hash(&bytes),
+    };
+    let coordinator = match Coordinator::bind(copts, Arc::new(Stderr)).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return match e {
+                DistError::AddrInUse { .. } | DistError::Bind { .. } => exit::INTERNAL,
+                _ => exit::BAD_INPUT,
+            };
+        }
+    };
+    eprintln!(
+        "cicada: coordinator listening on {} — waiting for {} worker(s): cicada run {} --worker --master-host HOST --master-port {}",
+        coordinator.local_addr(),
+        coordinator.expected(),
+        options.scenario_path.display(),
+        coordinator.local_addr().port()
+    );
+    if args.web.web {
+        return super::run_web::run_web(args, options, workers, Some(coordinator)).await;
+    }
+    let config = match prepare(&options, workers) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let planned = config.plan.run_time;
+    let max_wait = d.expect_workers_max_wait.map(Duration::from_secs);
+    tokio::select! {
+        r = coordinator.wait_for_workers(max_wait) => if let Err(e) = r {
+            eprintln!("error: {e}");
+            coordinator.quit();
+            return exit::BAD_INPUT;
+        },
+        () = wait_for_signal() => {
+            eprintln!("cicada: interrupted while waiting for workers");
+            coordinator.quit();
+            return exit::INTERRUPTED;
+        }
+    }
+    eprintln!(
+        "cicada: target {} — {} — scenario {}",
+        config.target.url,
+        config.plan.describe(),
+        config.program.name
+    );
+    let run = match coordinator.start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            coordinator.quit();
+            return match e {
+                StartFailure::Unreachable(u) => {
+                    eprintln!(
+                        "error: {u}\n(nothing was sent; start the target, fix -H/--host, or pass --allow-unreachable)"
+                    );
+                    exit::UNREACHABLE
+                }
+                StartFailure::Dist(d) => {
+                    eprintln!("error: {d}");
+                    exit::BAD_INPUT
+                }
+            };
+        }
+    };
+    let signals = {
+        let run = run.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("\ncicada: stopping the workers (Ctrl-C again to quit at once)");
+            run.stop();
+            wait_for_signal().await;
+            std::process::exit(exit::INTERRUPTED);
+        })
+    };
+    let status = (!args.quiet).then(|| tokio::spawn(live_view(run.clone(), planned)));
+    let finished = run.finish().await;
+    signals.abort();
+    if let Some(s) = status {
+        s.abort();
+    }
+    coordinator.quit();
+    // The quit reaches the workers before this process exits.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match &finished.failure {
+        None => super::run::finish(&args, &finished.report),
+        Some(message) => {
+            eprintln!("error: the run failed: {message}; writing the partial report");
+            super::run::finish(&args, &finished.report);
+            exit::INTERNAL
+        }
+    }
+}
+
+async fn live_view(run: DistRun, planned: Option<Duration>) {
+    let tty = std::io::stderr().is_terminal();
+    let view = LiveView::new(tty);
+    let mut ticker = tokio::time::interval(if tty { FRAME_EVERY } else { LOG_EVERY });
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if run.is_stopping() {
+            return;
+        }
+        let snapshot = run.snapshot();
+        eprint!(
+            "{}{}",
+            view.frame(&snapshot, planned),
+            cicada_dist::status::worker_lines(&snapshot)
+        );
+    }
+}
+
+/// `--worker`: attach, run what the coordinator sends, write the report when it is lost.
+pub async fn worker(args: RunArgs, workers: usize) -> i32 {
+    let ignored: Vec<&str> = [
+        (args.load.users.is_some(), "-u/--users"),
+        (args.load.rate.is_some(), "--rate"),
+        (args.load.run_time.is_some(), "-t/--run-time"),
+        (args.load.iterations.is_some(), "--iterations"),
+        (!args.load.stages.is_empty(), "--stage"),
+        (args.load.host.is_some(), "-H/--host"),
+        (!args.load.thresholds.is_empty(), "--threshold"),
+        (args.html.is_some(), "--html"),
+        (args.csv.is_some(), "--csv"),
+        (args.junit.is_some(), "--junit"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    if !ignored.is_empty() {
+        eprintln!(
+            "warning: {} ignored on a worker: the coordinator sends the run's options and writes its reports",
+            ignored.join(", ")
+        );
+    }
+    let local_addrs = match args
+        .local_ips
+        .as_deref()
+        .map(cicada::http::parse_local_addrs)
+    {
+        None => Vec::new(),
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let d = &args.dist;
+    let opts = WorkerOptions {
+        master_host: d.master_host.clone(),
+        master_port: d.master_port,
+        token: d.master_auth_token.clone().filter(|t| !t.is_empty()),
+        heartbeat_timeout: d.heartbeat_timeout,
+        json: args.json.clone(),
+        local: Local {
+            worker_threads: workers,
+            local_addrs,
+        },
+        session: SessionOptions {
+            target: args.target.spec(),
+            analysis: args.analysis.options(),
+        },
+        ..WorkerOptions::new(&args.scenario, d.master_host.clone())
+    };
+    match cicada_dist::run_worker(opts, Arc::new(Stderr), wait_for_signal()).await {
+        Ok(WorkerEnd::Quit { runs }) => {
+            eprintln!("cicada: the coordinator is done ({runs} run(s)); exiting");
+            exit::PASS
+        }
+        Ok(WorkerEnd::Interrupted) => exit::INTERRUPTED,
+        Ok(WorkerEnd::CoordinatorLost {
+            why,
+            report,
+            report_error,
+        }) => {
+            eprintln!("error: the coordinator was lost: {why}");
+            if let Some(path) = report {
+                eprintln!(
+                    "cicada: this worker's own report of the run: {}",
+                    path.display()
+                );
+            }
+            if let Some(e) = report_error {
+                eprintln!("error: this worker's report could not be written: {e}");
+            }
+            exit::INTERNAL
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                DistError::Connect { .. }
+                | DistError::Handshake { .. }
+                | DistError::HandshakeTimeout { .. } => exit::UNREACHABLE,
+                _ => exit::BAD_INPUT,
+            }
+        }
+    }
+}
