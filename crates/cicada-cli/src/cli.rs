@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// users than that need several.
     #[arg(long, value_name = "IPS")]
     pub local_ips: Option<String>,
+    /// Start traffic at this wall-clock instant (RFC 3339, e.g. 2026-12-04T03:00:00Z), so that
+    /// the generators of a split run (--execution-segment) start together; one already past
+    /// starts at once, with a warning in the report.
+    #[arg(long, value_name = "TIME", value_parser = parse_start_time)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Accepted for Locust compatibility; headless is the default without --web.
     #[arg(long, hide = true)]
     pub headless: bool,
@@ -257,6 +262,19 @@ pub struct LoadArgs {
     /// per request: 'GET /api/x: p99<500ms' or '/api/x: mean<100ms'.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// Run only this part of a load split across several generators (k6's flag): FROM:TO of
+    /// 0:1, e.g. 1/3:2/3. Users, spawn times, arrivals, iteration bounds and shared feeder
+    /// rows are this part's of the whole run; give every generator the whole run's flags.
+    #[arg(long, value_name = "FROM:TO")]
+    pub execution_segment: Option<String>,
+    /// The whole split, e.g. 0,1/3,2/3,1 (default: 0,FROM,TO,1); --execution-segment must be
+    /// one of its segments.
+    #[arg(long, value_name = "0,...,1")]
+    pub execution_segment_sequence: Option<String>,
+}
+
+fn parse_start_time(s: &str) -> Result<std::time::SystemTime, String> {
+    cicada::start_time::parse_start_time(s).map_err(|e| e.to_string())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

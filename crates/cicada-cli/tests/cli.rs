@@ -306,3 +306,54 @@ async fn summary_shows_the_targets_server_timing() {
     assert!(share > 0.0 && share <= 100.0, "{row}");
     assert_eq!(cols[4..], ["4.00", "1.00"], "{row}");
 }
+
+#[tokio::test]
+async fn execution_segment_is_checked_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let path = path.to_str().unwrap();
+    let o = cicada(&[
+        "check",
+        path,
+        "-u",
+        "9",
+        "--execution-segment",
+        "1/3:2/3",
+        "--execution-segment-sequence",
+        "0,1/3,2/3,1",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("segment:  1/3:2/3 of 0,1/3,2/3,1"),
+        "{}",
+        text(&o)
+    );
+    for (flags, says) in [
+        (&["--execution-segment", "2/3:1/3"][..], "expected FROM:TO"),
+        (&["--execution-segment", "half"][..], "expected FROM:TO"),
+        (
+            &[
+                "--execution-segment",
+                "0:1/2",
+                "--execution-segment-sequence",
+                "0,1/3,1",
+            ][..],
+            "not one of the segments",
+        ),
+        (
+            &["--execution-segment-sequence", "0,1/2,1"][..],
+            "needs --execution-segment",
+        ),
+    ] {
+        let mut args = vec!["check", path, "-u", "9"];
+        args.extend_from_slice(flags);
+        let o = cicada(&args).await;
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("--execution-segment") && t.contains(says),
+            "{flags:?}: {t}"
+        );
+    }
+}

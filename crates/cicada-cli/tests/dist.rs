@@ -238,6 +238,8 @@ async fn three_workers_make_one_exact_run() {
         assert!(w["requests"].as_u64().unwrap() > 0);
     }
     assert_eq!(merged["verdict"]["passed"], true);
+    let segments = merged["merged"]["segments"].as_str().unwrap();
+    assert!(segments.ends_with("= the whole run (0:1)"), "{segments}");
     assert!(
         merged["run"]["plan"]["description"]
             .as_str()
@@ -624,9 +626,10 @@ async fn the_web_ui_steers_the_workers() {
     let mut workers: Vec<Proc> = (0..2)
         .map(|_| worker(&path, port, dir.path(), &[]))
         .collect();
-    for _ in 0..2 {
-        master.wait_for("of 2 workers").await;
-    }
+    master.wait_for("(2 of 2 workers)").await;
+    // A third is one too many.
+    let reason = raw_hello(port, env!("CARGO_PKG_VERSION"), "", &path).await;
+    assert!(reason.contains("too many workers"), "{reason}");
     poll(|| async {
         let (code, body) = http(web_port, "POST", "/api/start", "{}").await;
         (code < 300).then_some(body)
@@ -689,4 +692,73 @@ where
         assert!(Instant::now() < deadline, "condition not met in time");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `kill -SIG pid` (the tool, so the test needs no libc).
+async fn signal(sig: &str, pid: u32) {
+    let o = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_is_lost_after_the_heartbeat_timeout() {
+    let (host, _count) = counting_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), SCENARIO);
+    let merged_json = dir.path().join("merged.json");
+    let (mut master, port) = coordinator(
+        &[
+            s(&path),
+            "-H",
+            &host,
+            "-u",
+            "4",
+            "-r",
+            "100",
+            "-t",
+            "10s",
+            "--expect-workers",
+            "2",
+            "--heartbeat-timeout",
+            "2s",
+            "--json",
+            s(&merged_json),
+            "-q",
+        ],
+        dir.path(),
+    )
+    .await;
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|_| worker(&path, port, dir.path(), &[]))
+        .collect();
+    for w in &workers {
+        w.wait_for("this worker's part").await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Frozen, its connection open: only the missing heartbeats tell.
+    let pid = workers[0].child.id().unwrap();
+    signal("-STOP", pid).await;
+    master.wait_for("nothing heard from it for 2 s").await;
+    signal("-CONT", pid).await;
+    // Woken, it finds the coordinator gone from its side and keeps its own report.
+    assert_eq!(workers[0].exit_code().await, 4, "{}", workers[0].log());
+    let line = workers[0]
+        .wait_for("this worker's own report of the run: ")
+        .await;
+    let file = line.rsplit(": ").next().unwrap().trim();
+    valid(&read(&dir.path().join(file)));
+    assert_eq!(master.exit_code().await, 0, "{}", master.log());
+    assert_eq!(workers[1].exit_code().await, 0, "{}", workers[1].log());
+    let merged = read(&merged_json);
+    let statuses: Vec<String> = workers_of(&merged)
+        .iter()
+        .map(|w| w["live"]["status"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["done", "lost"], "{statuses:?}");
 }

@@ -11,7 +11,7 @@ use cicada::plan::{LoadPlan, PlanModel, Stage};
 use cicada::segment::Stripe;
 
 /// Whether the engine honours `RunConfig.segment` and `RunConfig.start_at` itself.
-pub const ENGINE_SPLITS: bool = false;
+pub const ENGINE_SPLITS: bool = true;
 
 /// The plan this worker's engine is given.
 pub fn plan_for(whole: &LoadPlan, stripe: &Stripe) -> LoadPlan {

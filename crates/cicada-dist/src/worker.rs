@@ -187,7 +187,6 @@ pub async fn run_worker(
     tokio::pin!(interrupted);
     let end = part.idle(&mut interrupted).await;
     reader.abort();
-    drop(part);
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     session.close().await;
@@ -243,7 +242,7 @@ enum PartEnd {
     Quit,
     Lost {
         why: String,
-        report: Option<RunReport>,
+        report: Option<Box<RunReport>>,
     },
 }
 
@@ -297,7 +296,7 @@ impl Part<'_> {
         }
     }
 
-    fn lost(&self, why: String, report: Option<RunReport>) -> WorkerEnd {
+    fn lost(&self, why: String, report: Option<Box<RunReport>>) -> WorkerEnd {
         let (path, report_error) = match report {
             Some(r) => {
                 let path = self
@@ -463,7 +462,10 @@ impl Part<'_> {
             }
         };
         if let Some(why) = lost {
-            return PartEnd::Lost { why, report };
+            return PartEnd::Lost {
+                why,
+                report: report.map(Box::new),
+            };
         }
         if let Some(r) = &report {
             if let Some(path) = &self.opts.json

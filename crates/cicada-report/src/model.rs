@@ -128,6 +128,10 @@ pub struct MergeInfo {
     /// upper bound). Empty when every figure is exact.
     #[serde(default)]
     pub approximations: Vec<String>,
+    /// How the workers' execution segments add up, e.g. `"0:1/3 + 1/3:2/3 + 2/3:1 = the whole
+    /// run (0:1)"`; absent when no worker ran a segment. Gaps and overlaps are warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<String>,
 }
 
 /// One of the reports a merged report was made from.
@@ -146,6 +150,9 @@ pub struct MergedWorker {
     pub passed: bool,
     /// True when that worker's run was interrupted.
     pub interrupted: bool,
+    /// The worker's execution segment (`run.segment`), when it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
     /// A live distributed run (`cicada run --master`): the worker's number (from 0), its
     /// state and last readings. Absent in reports merged from files (`cicada merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,8 +164,6 @@ pub struct MergedWorker {
 pub struct LiveWorker {
     /// The worker's number, from 0 (`Stripe::nth(index, count)` is its part of the run).
     pub index: u64,
-    /// Its part of the run, as an execution segment, e.g. `"1/3:2/3"`.
-    pub segment: String,
     pub pid: u32,
     pub status: WorkerStatus,
     /// Second of the run (from the common start) of the last message from it.
@@ -230,6 +235,11 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// Seed of the run's random number generators (weights, waits, generators, random feeders).
     pub seed: u64,
+    /// The execution segment this generator ran of a run split across several, e.g.
+    /// `"1/3:2/3"` (`--execution-segment`); absent for a whole run. A merge of reports whose
+    /// segments tile `0:1` is the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
     /// `-T/--tags` in effect (empty: all tasks).
     #[serde(default)]
     pub tags: Vec<String>,

@@ -406,6 +406,7 @@ pub fn sample_report() -> RunReport {
             duration_s: duration,
             interrupted: false,
             seed: 42,
+            segment: None,
             tags: vec![],
             exclude_tags: vec![],
             user_types: vec![UserTypeInfo {

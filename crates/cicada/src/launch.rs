@@ -49,6 +49,20 @@ pub struct LaunchOptions {
     /// `--local-ips`: local addresses to open connections from, in turn (see
     /// [`crate::http::parse_local_addrs`]).
     pub local_ips: Option<String>,
+    /// `--execution-segment FROM:TO` and `--execution-segment-sequence 0,…,1`: this
+    /// generator's part of a run split across several ([`crate::segment`]).
+    pub segment: SegmentFlags,
+    /// Start traffic at this wall-clock instant ([`RunConfig::start_at`]).
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// The execution-segment flags as given, validated by [`check`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentFlags {
+    /// `--execution-segment`, e.g. `"1/3:2/3"`.
+    pub segment: Option<String>,
+    /// `--execution-segment-sequence`, e.g. `"0,1/3,2/3,1"` (default: `0,FROM,TO,1`).
+    pub sequence: Option<String>,
 }
 
 impl LaunchOptions {
@@ -71,6 +85,8 @@ pub enum SetupError {
     Target(#[from] TargetError),
     #[error(transparent)]
     LocalAddrs(#[from] crate::http::LocalAddrsError),
+    #[error(transparent)]
+    Segment(#[from] crate::segment::StripeError),
 }
 
 /// Load, validate and compile the scenario, resolve the plan and the host: [`check`], which
@@ -86,6 +102,8 @@ pub fn prepare(options: &LaunchOptions) -> Result<RunConfig, SetupError> {
     config.insecure = options.insecure;
     config.exit_code_on_error = checked.exit_code_on_error;
     config.local_addrs = checked.local_addrs;
+    config.segment = checked.segment;
+    config.start_at = options.start_at;
     Ok(config)
 }
 
@@ -109,6 +127,8 @@ pub struct CheckedScenario {
     pub exit_code_on_error: u8,
     /// `--local-ips`, parsed.
     pub local_addrs: Vec<std::net::IpAddr>,
+    /// This generator's part of the run (the whole run unless `--execution-segment`).
+    pub segment: crate::segment::Stripe,
 }
 
 /// Validate everything a run needs, in the one place `check` and `run` share: a plan that
@@ -134,7 +154,12 @@ pub fn check(options: &LaunchOptions) -> Result<CheckedScenario, SetupError> {
         Some(ips) => crate::http::parse_local_addrs(ips)?,
         None => Vec::new(),
     };
+    let segment = crate::segment::Stripe::from_flags(
+        options.segment.segment.as_deref(),
+        options.segment.sequence.as_deref(),
+    )?;
     Ok(CheckedScenario {
+        segment,
         exit_code_on_error: exit_code_on_error(options, &program),
         program,
         plan,
@@ -190,6 +215,20 @@ mod tests {
             options(users(1), Some("ftp://nope"), None),
             // --local-ips was never looked at by `check`.
             options(users(1), Some("http://127.0.0.1:9"), Some("not-an-ip")),
+            LaunchOptions {
+                segment: SegmentFlags {
+                    segment: Some("2/3:1/3".into()),
+                    sequence: None,
+                },
+                ..options(users(3), Some("http://127.0.0.1:9"), None)
+            },
+            LaunchOptions {
+                segment: SegmentFlags {
+                    segment: Some("0:1/2".into()),
+                    sequence: Some("0,1/3,2/3,1".into()),
+                },
+                ..options(users(3), Some("http://127.0.0.1:9"), None)
+            },
         ];
         for o in &refused {
             let run = prepare(o).expect_err("run refuses it");
@@ -200,6 +239,7 @@ mod tests {
         assert!(prepare(&fine).is_ok());
         let checked = check(&fine).unwrap();
         assert!(checked.plan.is_some() && checked.target.is_some());
+        assert!(checked.segment.is_full());
         assert_eq!(checked.local_addrs.len(), 1);
     }
 

@@ -14,6 +14,8 @@
 //!   (stop, change users or rate, cheap snapshots);
 //! - [`http`]: the engine's own HTTP/1.1 client (one keep-alive connection per user, `httparse`), rustls, cookies;
 //! - [`stats`]: sharded recording, exact per-second merges, bounded failure groups, the report;
+//! - [`segment`]: execution segments — one generator's exact part of a run split across
+//!   several (`RunConfig::segment`, `RunConfig::start_at`);
 //! - [`launch`]: the `cicada run` flow as a library (validate everything, send nothing);
 //! - [`verdict`]: the pass / fail decision and its exit code (thresholds, failed requests).
 //!
@@ -38,6 +40,7 @@ pub mod plan;
 pub mod runner;
 pub mod scenario;
 pub mod segment;
+pub mod start_time;
 pub mod stats;
 pub mod target;
 pub mod template;

@@ -322,6 +322,9 @@ pub struct Stripe {
     block: u64,
     /// This segment's positions within a block, ascending (`width · L` of them).
     positions: Vec<u64>,
+    /// `rank[p]`: how many of this segment's positions are below `p`, for `p` in `0..=L`
+    /// (so [`Stripe::contains`] and [`Stripe::share`] are O(1)).
+    rank: Vec<u32>,
 }
 
 impl Default for Stripe {
@@ -337,6 +340,7 @@ impl Stripe {
         index: 0,
         block: 1,
         positions: Vec::new(),
+        rank: Vec::new(),
     };
 
     /// Segment `index` of `sequence`.
@@ -353,12 +357,22 @@ impl Stripe {
             .map(|s| (s.to.floor_mul(block) - s.from.floor_mul(block)) as u32)
             .collect();
         let mut spread = crate::runner::TypeSpread::new(weights);
-        let positions = (0..block).filter(|_| spread.next_type() == index).collect();
+        let positions: Vec<u64> = (0..block).filter(|_| spread.next_type() == index).collect();
+        let mut rank = Vec::with_capacity(block as usize + 1);
+        let mut below = 0u32;
+        let mut mine = positions.iter().peekable();
+        for p in 0..=block {
+            rank.push(below);
+            if mine.next_if_eq(&&p).is_some() {
+                below += 1;
+            }
+        }
         Some(Self {
             sequence,
             index,
             block,
             positions,
+            rank,
         })
     }
 
@@ -399,9 +413,14 @@ impl Stripe {
         self.sequence.clone()
     }
 
-    /// Whether the whole run's thing number `k` (from 0) is this generator's.
+    /// Whether the whole run's thing number `k` (from 0) is this generator's. O(1).
+    #[inline]
     pub fn contains(&self, k: u64) -> bool {
-        self.is_full() || self.positions.binary_search(&(k % self.block)).is_ok()
+        if self.is_full() {
+            return true;
+        }
+        let p = (k % self.block) as usize;
+        self.rank[p + 1] > self.rank[p]
     }
 
     /// Of the whole run's first `n` things (indices `0..n`), how many are this generator's.
@@ -410,8 +429,7 @@ impl Stripe {
             return n;
         }
         let full = (n / self.block) * self.positions.len() as u64;
-        let rest = self.positions.partition_point(|&p| p < n % self.block) as u64;
-        full + rest
+        full + u64::from(self.rank[(n % self.block) as usize])
     }
 
     /// The whole run's index of this generator's `j`-th thing (from 0): the inverse of
@@ -427,6 +445,66 @@ impl Stripe {
     /// The segment's width, `to − from` (for rates).
     pub fn width(&self) -> f64 {
         self.segment().width()
+    }
+}
+
+/// Why `--execution-segment` / `--execution-segment-sequence` were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StripeError {
+    #[error("--execution-segment: {0}")]
+    Segment(#[from] SegmentError),
+    #[error("--execution-segment-sequence: {0}")]
+    Sequence(#[from] SequenceError),
+    #[error(
+        "--execution-segment {segment} is not one of the segments of --execution-segment-sequence {sequence} (its segments: {segments})"
+    )]
+    NotInSequence {
+        segment: String,
+        sequence: String,
+        segments: String,
+    },
+    #[error(
+        "--execution-segment-sequence needs --execution-segment (which of its segments this run is)"
+    )]
+    SequenceAlone,
+}
+
+impl Stripe {
+    /// The stripe the flags ask for: `segment` (text `FROM:TO`) within `sequence` (text
+    /// `0,…,1`), or within `0, FROM, TO, 1` ([`Stripe::alone`]) when no sequence is given.
+    ///
+    /// ```
+    /// use cicada::segment::Stripe;
+    /// let s = Stripe::from_flags(Some("1/3:2/3"), Some("0,1/3,2/3,1")).unwrap();
+    /// assert_eq!(s, Stripe::nth(1, 3).unwrap());
+    /// assert!(Stripe::from_flags(None, None).unwrap().is_full());
+    /// let e = Stripe::from_flags(Some("1/4:1/2"), Some("0,1/3,2/3,1")).unwrap_err();
+    /// assert!(e.to_string().contains("not one of the segments"));
+    /// ```
+    pub fn from_flags(segment: Option<&str>, sequence: Option<&str>) -> Result<Self, StripeError> {
+        let Some(segment) = segment else {
+            return match sequence {
+                None => Ok(Self::FULL),
+                Some(_) => Err(StripeError::SequenceAlone),
+            };
+        };
+        let segment: Segment = segment.parse()?;
+        let Some(sequence) = sequence else {
+            return Ok(Self::alone(segment));
+        };
+        let sequence: SegmentSequence = sequence.parse()?;
+        let index = sequence
+            .position(segment)
+            .ok_or_else(|| StripeError::NotInSequence {
+                segment: segment.to_string(),
+                sequence: sequence.to_string(),
+                segments: sequence
+                    .segments()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        Ok(Self::new(sequence, index).expect("a parsed sequence and one of its segments"))
     }
 }
 

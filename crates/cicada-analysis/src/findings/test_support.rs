@@ -176,6 +176,7 @@ impl ReportBuilder {
                 duration_s: self.seconds as f64,
                 interrupted: false,
                 seed: 1,
+                segment: None,
                 tags: vec![],
                 exclude_tags: vec![],
                 user_types: vec![],

@@ -48,6 +48,15 @@ pub fn describe(checked: &CheckedScenario) -> String {
         |p| p.describe(),
     );
     let _ = writeln!(out, "plan:     {plan}");
+    if !checked.segment.is_full() {
+        let _ = writeln!(
+            out,
+            "segment:  {} of {} (this generator runs that part of the plan's users, arrivals, \
+             iterations and shared feeder rows)",
+            checked.segment,
+            checked.segment.sequence()
+        );
+    }
     let total: u32 = p.user_types.iter().map(|u| u.weight).sum();
     for u in &p.user_types {
         let _ = writeln!(

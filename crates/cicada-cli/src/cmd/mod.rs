@@ -56,6 +56,10 @@ pub fn launch_options(scenario: &std::path::Path, load: &LoadArgs) -> LaunchOpti
             exclude_tags: load.exclude_tags.clone(),
             thresholds: load.thresholds.clone(),
         },
+        segment: cicada::launch::SegmentFlags {
+            segment: load.execution_segment.clone(),
+            sequence: load.execution_segment_sequence.clone(),
+        },
         ..LaunchOptions::default()
     }
 }

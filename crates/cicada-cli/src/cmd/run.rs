@@ -32,6 +32,7 @@ pub fn run(args: RunArgs) -> i32 {
     options.insecure = args.insecure;
     options.exit_code_on_error = args.exit_code_on_error;
     options.local_ips = args.local_ips.clone();
+    options.start_at = args.start_at;
     if args.dist.worker {
         return super::block_on(|workers| super::run_dist::worker(args, workers));
     }

@@ -24,6 +24,16 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// `--master`: bind, wait for the workers, run, merge, report.
 pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
+    if args.load.execution_segment.is_some()
+        || args.load.execution_segment_sequence.is_some()
+        || args.start_at.is_some()
+    {
+        eprintln!(
+            "error: --execution-segment, --execution-segment-sequence and --start-at split a run by \
+             hand; a coordinator splits its run over --expect-workers itself"
+        );
+        return exit::BAD_INPUT;
+    }
     // Validated once here (the plan again below, or by the form with --web).
     let program = match cicada::launch::check(&options) {
         Ok(c) => c.program,
@@ -179,6 +189,8 @@ pub async fn worker(args: RunArgs, workers: usize) -> i32 {
         (args.html.is_some(), "--html"),
         (args.csv.is_some(), "--csv"),
         (args.junit.is_some(), "--junit"),
+        (args.load.execution_segment.is_some(), "--execution-segment"),
+        (args.start_at.is_some(), "--start-at"),
     ]
     .into_iter()
     .filter_map(|(given, name)| given.then_some(name))

@@ -68,9 +68,9 @@ pub(crate) fn build(run: &RunRecord) -> RunReport {
         run.whole_plan.description,
         if n == 1 { "" } else { "s" }
     );
-    let (reports, mut rows, approximations) = match report.merged.take() {
-        Some(m) => (m.reports, m.workers, m.approximations),
-        None => (0, Vec::new(), Vec::new()),
+    let (reports, mut rows, approximations, segments) = match report.merged.take() {
+        Some(m) => (m.reports, m.workers, m.approximations, m.segments),
+        None => (0, Vec::new(), Vec::new(), None),
     };
     let workers = run
         .members
@@ -89,6 +89,7 @@ pub(crate) fn build(run: &RunRecord) -> RunReport {
         reports,
         workers,
         approximations,
+        segments,
     });
     for m in run
         .members
@@ -108,7 +109,6 @@ pub(crate) fn build(run: &RunRecord) -> RunReport {
 fn live(m: &Member) -> LiveWorker {
     LiveWorker {
         index: m.index as u64,
-        segment: m.segment.clone(),
         pid: m.pid,
         status: m.status,
         last_seen_s: m.last_seen_s,
@@ -132,6 +132,7 @@ fn blank(m: &Member) -> MergedWorker {
         failures: 0,
         passed: true,
         interrupted: false,
+        segment: Some(m.segment.clone()),
         live: None,
     }
 }
@@ -168,6 +169,7 @@ pub(crate) fn empty_report(config: &RunConfig) -> RunReport {
         warnings: Vec::new(),
         exit_code_on_error: config.exit_code_on_error,
         users: UserCounts::default(),
+        segment: None,
     };
     build_report(
         &Collector::new(program.rows.len()),

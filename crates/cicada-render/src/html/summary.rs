@@ -265,6 +265,15 @@ pub fn run_section(r: &RunReport) -> Section {
             ),
         ),
     ];
+    if let Some(segment) = &run.segment {
+        rows.push((
+            "Execution segment",
+            format!(
+                "{segment} of a run split across several generators (this report holds that \
+                 part of the load)"
+            ),
+        ));
+    }
     if let Some(m) = &r.merged {
         let workers = m
             .workers
@@ -276,6 +285,9 @@ pub fn run_section(r: &RunReport) -> Section {
             "Merged from",
             format!("{} reports: {workers}", fmt_count(m.reports)),
         ));
+        if let Some(segments) = &m.segments {
+            rows.push(("Segments", segments.clone()));
+        }
         if !m.approximations.is_empty() {
             rows.push(("Not exact", m.approximations.join("; ")));
         }

@@ -30,6 +30,7 @@ mod input;
 pub mod overlap;
 mod rows;
 mod run;
+pub mod segments;
 pub mod timeline;
 
 pub use error::MergeError;

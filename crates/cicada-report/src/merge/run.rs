@@ -194,13 +194,18 @@ fn worker(input: &Input) -> MergedWorker {
         failures: r.aggregated.failures,
         passed: r.verdict.passed,
         interrupted: r.run.interrupted,
+        segment: r.run.segment.clone(),
         live: None,
     }
 }
 
 /// The workers' own warnings, each naming its worker (once when all share it).
-fn warnings(inputs: &[Input], approx: &Approximations) -> Vec<String> {
-    let mut out = Vec::new();
+fn warnings(
+    inputs: &[Input],
+    approx: &Approximations,
+    coverage: &super::segments::Coverage,
+) -> Vec<String> {
+    let mut out = coverage.warnings.clone();
     if inputs.len() > 1 {
         let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for i in inputs {
@@ -246,6 +251,11 @@ pub(super) fn assemble(
         plan.description = format!("{n} workers, each: {description}");
     }
     let user_types = user_types(inputs, approx);
+    let segments: Vec<Option<&str>> = inputs
+        .iter()
+        .map(|i| i.report.run.segment.as_deref())
+        .collect();
+    let coverage = super::segments::coverage(&segments);
     let open_model = open_model(inputs, approx);
     let run = RunInfo {
         scenario: same_or_joined(inputs, |r| r.run.scenario.clone(), " + "),
@@ -257,12 +267,13 @@ pub(super) fn assemble(
         duration_s: span.duration_s,
         interrupted: inputs.iter().any(|i| i.report.run.interrupted),
         seed: first.run.seed,
+        segment: coverage.merged.clone(),
         tags: first.run.tags.clone(),
         exclude_tags: first.run.exclude_tags.clone(),
         user_types,
         machine: machine(inputs),
     };
-    let warnings = warnings(inputs, approx);
+    let warnings = warnings(inputs, approx, &coverage);
     RunReport {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
@@ -288,6 +299,7 @@ pub(super) fn assemble(
             reports: n as u64,
             workers: inputs.iter().map(worker).collect(),
             approximations: approx.lines(),
+            segments: coverage.summary,
         }),
         users: users(inputs),
     }

@@ -6,6 +6,15 @@
 //! and the controller prunes its lists of handles only while that counter is ahead of the
 //! handles it has already removed. With
 //! 10,000 idle users that is no scanning at all, instead of 2 million handle checks a second.
+//!
+//! Users are numbered in the whole run's order, also when this generator runs only a segment
+//! of it ([`crate::segment`]): when the whole plan holds `D` users they are the users
+//! `k = 0..D`, user `k` of the type the run's weighted round-robin gives its `k`-th user; this
+//! generator holds those of its stripe (`share(D)` of them, its `j`-th being the run's
+//! `global_index(j)`), so it spawns user `k` when the whole plan reaches `k + 1` users and a
+//! lower target stops the highest `k` first (last in, first out, like Locust). A user spawned
+//! again into a slot that was emptied keeps its slot's type, so the mix stays exact at every
+//! level.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,20 +24,31 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::spread::TypeSpread;
+use super::spread::GlobalTypes;
 use super::user::{StopSignal, run_closed_user};
-use super::vu::Vu;
+use super::vu::{Vu, VuIdentity};
 use crate::http::UserClient;
 
 /// How often the controller re-reads the plan.
 const TICK: Duration = Duration::from_millis(5);
 
+/// One of this generator's user slots: the `j`-th of its stripe.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The whole run's index of the slot's user.
+    global: u64,
+    user_type: usize,
+    /// Users spawned into this slot so far.
+    spawns: u64,
+}
+
 /// Run the closed model until the plan ends, the iteration bound is used up, or a stop.
 pub async fn drive(shared: &Arc<Shared>) {
     let mut active: Vec<(StopSignal, JoinHandle<()>)> = Vec::new();
     let mut retiring: Vec<JoinHandle<()>> = Vec::new();
-    let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
-    let mut next_index = 0u64;
+    let mut types = GlobalTypes::new(shared.program.user_types.iter().map(|u| u.weight));
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut spawned = 0u64;
     let exits = Arc::new(AtomicU64::new(0));
     let mut exits_seen = 0u64;
     let mut ticker = tokio::time::interval(TICK);
@@ -39,8 +59,7 @@ pub async fn drive(shared: &Arc<Shared>) {
             break;
         }
         let exhausted = shared
-            .plan
-            .iterations
+            .iteration_limit
             .is_some_and(|n| shared.iterations.load(Ordering::Relaxed) >= n);
         // Every exit counted belongs to exactly one handle still listed; `exits_seen` counts the
         // handles removed so far. A task counts its exit just before it is marked finished, so
@@ -54,19 +73,34 @@ pub async fn drive(shared: &Arc<Shared>) {
         if exhausted && active.is_empty() {
             break;
         }
-        let desired = (shared.level(elapsed) + 1e-9).floor().max(0.0) as usize;
+        // The whole run's users now, and this generator's part of them.
+        let whole = (shared.level(elapsed) + 1e-9).floor().max(0.0) as u64;
+        let desired = usize::try_from(shared.segment.share(whole)).unwrap_or(usize::MAX);
         while !exhausted && active.len() < desired {
-            let user_type = spread.next_type();
-            let index = next_index;
-            next_index += 1;
+            let j = active.len();
+            if j == slots.len() {
+                let global = shared.segment.global_index(j as u64);
+                slots.push(Slot {
+                    global,
+                    user_type: types.type_of(global),
+                    spawns: 0,
+                });
+            }
+            let slot = &mut slots[j];
+            let user_type = slot.user_type;
+            let identity = VuIdentity {
+                user: slot.global,
+                spawn: slot.spawns,
+            };
+            slot.spawns += 1;
             let vu = Vu::new(
-                &shared.program,
-                index,
+                shared,
+                identity,
                 user_type,
-                shared.seed,
                 UserClient::new(Arc::clone(&shared.settings)),
-                shared.shards.for_user(index),
+                shared.shards.for_user(spawned),
             );
+            spawned += 1;
             shared.spawned.fetch_add(1, Ordering::Relaxed);
             let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
             shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);

@@ -72,8 +72,10 @@ pub struct RunConfig {
     /// run by default. Users, spawn instants, arrival-rate iterations, iteration bounds and
     /// shared feeder rows are those of the segment.
     pub segment: crate::segment::Stripe,
-    /// Start traffic at this wall-clock instant (workers of a distributed run start together);
-    /// `None`: at once.
+    /// Start traffic at this wall-clock instant (workers of a distributed run start together):
+    /// [`Runner::start`] returns at once and the run waits; the report's `started_at` is this
+    /// instant and [`RunControl::elapsed`] counts from it. `None`, or an instant already
+    /// past: at once (a start more than [`LATE_START_AFTER`] late is reported as a warning).
     pub start_at: Option<std::time::SystemTime>,
 }
 
@@ -151,6 +153,12 @@ pub(crate) struct Shared {
     pub peak_in_flight: AtomicU64,
     /// Iterations claimed against the iteration bound.
     pub iterations: AtomicU64,
+    /// This generator's part of the run ([`crate::segment`]).
+    pub segment: crate::segment::Stripe,
+    /// Closed model: this generator's share of the plan's iteration bound.
+    pub iteration_limit: Option<u64>,
+    /// How late traffic started after the requested `start_at`, when it was already past.
+    pub late_start: Option<Duration>,
     /// Open model: iterations dropped since the last collection.
     pub dropped: AtomicU64,
     pub scheduled: AtomicU64,
@@ -224,17 +232,29 @@ impl Shared {
             open: self.plan.is_open(),
             peak_concurrency: self.peak_in_flight.load(Ordering::Relaxed),
             scheduled_iterations: self.scheduled.load(Ordering::Relaxed),
-            warnings: if self.plan.default_bound {
-                vec![format!(
-                    "no run time or iteration bound was given: the default bound of {} applied",
-                    crate::duration::format_duration(crate::plan::DEFAULT_RUN_TIME)
-                )]
-            } else {
-                Vec::new()
-            },
+            warnings: self.warnings(),
+            segment: (!self.segment.is_full()).then(|| self.segment.to_string()),
             exit_code_on_error: self.exit_code_on_error,
             users: self.user_counts(),
         }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.plan.default_bound {
+            out.push(format!(
+                "no run time or iteration bound was given: the default bound of {} applied",
+                crate::duration::format_duration(crate::plan::DEFAULT_RUN_TIME)
+            ));
+        }
+        if let Some(late) = self.late_start {
+            out.push(format!(
+                "traffic started {} ms after the requested start time, which had already passed \
+                 when the run was started (a split run's workers did not start together)",
+                late.as_millis()
+            ));
+        }
+        out
     }
 
     /// Users spawned, those that never started, and the row whose `on_start` request failed
@@ -312,6 +332,7 @@ impl Runner {
         let rows = config.program.rows.len();
         let types = config.program.user_types.len();
         let row_table = Arc::new(rows::RowTable::new(&config.program.rows));
+        let (start, started_at, late_start) = start_instant(config.start_at);
         let shared = Arc::new(Shared {
             custom: Arc::new(custom::CustomEnv {
                 program: Arc::clone(&config.program),
@@ -329,6 +350,9 @@ impl Runner {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             iterations: AtomicU64::new(0),
+            iteration_limit: config.plan.iterations.map(|n| config.segment.share(n)),
+            segment: config.segment,
+            late_start,
             dropped: AtomicU64::new(0),
             scheduled: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
@@ -338,8 +362,8 @@ impl Runner {
             interrupted: AtomicBool::new(false),
             force: CancellationToken::new(),
             override_level: Mutex::new(None),
-            start: Instant::now(),
-            started_at: chrono::Utc::now(),
+            start,
+            started_at,
             seed: config.seed,
             stop_timeout: config.stop_timeout,
             worker_threads: config.worker_threads,
@@ -355,6 +379,26 @@ impl Runner {
         })
     }
 }
+
+/// When traffic starts: at `start_at` if it is ahead (the monotonic instant that far from
+/// now, the report's start being `start_at` itself), else at once — and how late that is
+/// when `start_at` had passed by more than [`LATE_START_AFTER`].
+fn start_instant(
+    start_at: Option<std::time::SystemTime>,
+) -> (Instant, chrono::DateTime<chrono::Utc>, Option<Duration>) {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    match start_at.map(|at| at.duration_since(wall)) {
+        Some(Ok(ahead)) => (now + ahead, start_at.expect("given").into(), None),
+        Some(Err(past)) => {
+            let late = past.duration();
+            (now, wall.into(), (late > LATE_START_AFTER).then_some(late))
+        }
+        None => (now, wall.into(), None),
+    }
+}
+
+/// A `start_at` passed by more than this when the run is started is reported as a late start.
+pub const LATE_START_AFTER: Duration = Duration::from_millis(10);
 
 /// A cloneable way to steer a running run.
 #[derive(Debug, Clone)]
@@ -379,6 +423,11 @@ impl RunControl {
 
     /// Closed model: hold this many users from now on (spawned/stopped at once).
     /// Returns false for an open-model run.
+    ///
+    /// `users` is the *whole run's* count, also when this generator runs a segment of it
+    /// ([`RunConfig::segment`]): it holds its exact share, `segment.share(users)` — the users
+    /// `k < users` of its stripe — so a coordinator sends every worker the same number and
+    /// the union holds `users`. [`RunControl::users`] reports this generator's own users.
     pub fn set_users(&self, users: u64) -> bool {
         if self.shared.plan.is_open() {
             return false;
@@ -393,6 +442,10 @@ impl RunControl {
 
     /// Open model: start iterations at this rate (per second) from now on.
     /// Returns false for a closed-model run or a rate that is not positive.
+    ///
+    /// Like [`RunControl::set_users`], `per_second` is the *whole run's* rate: a generator
+    /// running a segment starts the arrivals of its stripe of the whole run's schedule, about
+    /// `width · per_second` a second.
     pub fn set_rate(&self, per_second: f64) -> bool {
         if !(self.shared.plan.is_open() && per_second > 0.0 && per_second.is_finite()) {
             return false;
@@ -420,14 +473,20 @@ impl RunControl {
         self.shared.snapshot(false)
     }
 
-    /// Users alive (closed model) or iterations in flight (open model) right now.
+    /// Users alive (closed model) or iterations in flight (open model) right now, of this
+    /// generator (not of the whole run when it runs a segment).
     pub fn users(&self) -> u64 {
         self.shared.users_now()
     }
 
-    /// Time since traffic started.
+    /// Time since traffic started (zero while waiting for [`RunConfig::start_at`]).
     pub fn elapsed(&self) -> Duration {
-        self.shared.start.elapsed()
+        Instant::now().saturating_duration_since(self.shared.start)
+    }
+
+    /// This generator's part of the run.
+    pub fn segment(&self) -> &crate::segment::Stripe {
+        &self.shared.segment
     }
 
     /// Whether the run has been asked to end (or ended by itself).
@@ -488,6 +547,11 @@ impl RunHandle {
 
 /// The run from start to report.
 async fn drive(shared: Arc<Shared>) -> RunReport {
+    // A start time ahead (`start_at`): nothing runs, not even the collector, until then.
+    tokio::select! {
+        _ = tokio::time::sleep_until(shared.start.into()) => {}
+        _ = shared.stop.cancelled() => {}
+    }
     let collect_stop = CancellationToken::new();
     let collector = tokio::spawn(collect_loop(Arc::clone(&shared), collect_stop.clone()));
     match shared.plan.model {

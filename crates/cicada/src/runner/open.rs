@@ -2,6 +2,12 @@
 //! finished, each timed from its *intended* start. A pool of virtual users (at most
 //! `max_concurrency`) carries state between iterations; an arrival that finds none free is
 //! dropped and counted.
+//!
+//! A generator running a segment of a split run ([`crate::segment`]) walks the whole run's
+//! schedule — arrival `k`'s intended start is the one run's — and starts exactly the arrivals
+//! `k` of its stripe; the iteration bound counts the whole run's arrivals, and its pool holds
+//! its share of `max_concurrency` (at least one), virtual user `j` being the run's
+//! `global_index(j)`.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -11,9 +17,9 @@ use tokio::task::JoinSet;
 
 use super::Shared;
 use super::clock::ArrivalClock;
-use super::spread::TypeSpread;
+use super::spread::GlobalTypes;
 use super::user::{StopSignal, iteration, on_start};
-use super::vu::Vu;
+use super::vu::{Vu, VuIdentity};
 use crate::http::UserClient;
 
 /// An iteration starting later than this after its intended time counts as late.
@@ -24,8 +30,13 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
     let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(Vec::new()));
     let stop_users = StopSignal::default();
     let mut running = JoinSet::new();
-    let mut spread = TypeSpread::new(shared.program.user_types.iter().map(|u| u.weight));
+    let mut types = GlobalTypes::new(shared.program.user_types.iter().map(|u| u.weight));
     let mut created = 0u64;
+    let segment = &shared.segment;
+    let max_concurrency = segment.share(max_concurrency).max(1);
+    // The whole run's index of the next arrival, and of the next one that is this generator's.
+    let mut arrival = 0u64;
+    let mut mine = segment.global_index(0);
     // Time of the next intended arrival since the start, in whole nanoseconds so that a
     // constant rate never drifts by accumulated rounding.
     let mut next_ns: u128 = 0;
@@ -35,7 +46,7 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
     loop {
         if shared.stop.is_cancelled()
             || run_time.is_some_and(|t| next_ns >= t)
-            || shared.plan.iterations.is_some_and(|n| scheduled >= n)
+            || shared.plan.iterations.is_some_and(|n| arrival >= n)
         {
             break;
         }
@@ -46,31 +57,37 @@ pub async fn drive(shared: &Arc<Shared>, max_concurrency: u64) {
             next_ns += 1_000_000;
             continue;
         }
+        let k = arrival;
+        arrival += 1;
+        next_ns += ((1e9 / rate).round() as u128).max(1);
+        if k != mine {
+            // Another generator's arrival.
+            continue;
+        }
+        scheduled += 1;
+        mine = segment.global_index(scheduled);
         let intended = shared.start + offset;
         if !clock.wait_until(intended, &shared.stop).await {
             break;
         }
         while running.try_join_next().is_some() {}
-        scheduled += 1;
         shared.scheduled.fetch_add(1, Ordering::Relaxed);
-        next_ns += ((1e9 / rate).round() as u128).max(1);
         let vu = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let vu = match vu {
             Some(vu) => vu,
             None if created < max_concurrency => {
-                let index = created;
+                let user = segment.global_index(created);
                 created += 1;
-                let user_type = spread.next_type();
+                let user_type = types.type_of(user);
                 shared.spawned.fetch_add(1, Ordering::Relaxed);
                 let alive = shared.alive[user_type].fetch_add(1, Ordering::Relaxed) + 1;
                 shared.peak[user_type].fetch_max(alive, Ordering::Relaxed);
                 Vu::new(
-                    &shared.program,
-                    index,
+                    shared,
+                    VuIdentity { user, spawn: 0 },
                     user_type,
-                    shared.seed,
                     UserClient::new(Arc::clone(&shared.settings)),
-                    shared.shards.for_user(index),
+                    shared.shards.for_user(created),
                 )
             }
             None => {

@@ -46,7 +46,7 @@ impl StopSignal {
 pub async fn on_start(shared: &Shared, vu: &mut Vu) -> bool {
     let ut = &shared.program.user_types[vu.user_type];
     if !ut.on_start.is_empty() {
-        vu.draw(&shared.program);
+        vu.draw(&shared.program, &shared.segment);
     }
     let mut ok = true;
     for step in &ut.on_start {
@@ -84,7 +84,7 @@ pub async fn on_stop(shared: &Shared, vu: &mut Vu) {
 /// Stops between steps once `stop` is cancelled.
 pub async fn iteration(shared: &Shared, vu: &mut Vu, intended: Option<Instant>, stop: &StopSignal) {
     let program = &shared.program;
-    vu.draw(program);
+    vu.draw(program, &shared.segment);
     let ut = &program.user_types[vu.user_type];
     let ticket = vu.rng.random_range(0..ut.task_picker.total());
     let task = &ut.tasks[ut.task_picker.pick(ticket)];
@@ -103,9 +103,10 @@ pub async fn iteration(shared: &Shared, vu: &mut Vu, intended: Option<Instant>, 
     }
 }
 
-/// Claim one iteration from the run's iteration bound; false when it is used up.
+/// Claim one iteration from this generator's part of the iteration bound; false when it is
+/// used up.
 pub fn claim_iteration(shared: &Shared) -> bool {
-    match shared.plan.iterations {
+    match shared.iteration_limit {
         None => true,
         Some(limit) => shared.iterations.fetch_add(1, Ordering::Relaxed) < limit,
     }

@@ -9,11 +9,40 @@ use rand::{Rng, SeedableRng};
 use crate::http::UserClient;
 use crate::scenario::compile::Program;
 use crate::scenario::model::{FeederMode, GeneratorKind};
+use crate::segment::Stripe;
 use crate::stats::Shard;
 
 /// Seed of user number `index` in a run seeded with `seed`.
 pub fn user_seed(seed: u64, index: u64) -> u64 {
     seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Who a virtual user is in the whole run, whichever generator runs it ([`crate::segment`]):
+/// its random choices and its per-user feeder row follow from this and the run's seed alone,
+/// so they differ between users, yet a user is the same on any worker of a split run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VuIdentity {
+    /// The whole run's index of the user (closed model: its slot, `0..users`; open model: its
+    /// place in the pool, `0..max_concurrency`).
+    pub user: u64,
+    /// How many users were spawned into that slot before this one (0 unless the target
+    /// went down and up again).
+    pub spawn: u64,
+}
+
+impl VuIdentity {
+    /// The user's seed: [`user_seed`] for the first user of a slot, a different one for each
+    /// later user of the same slot.
+    pub fn seed(self, seed: u64) -> u64 {
+        let first = user_seed(seed, self.user);
+        if self.spawn == 0 {
+            return first;
+        }
+        // splitmix64's finaliser of the spawn number, so that later users differ widely.
+        let mut z = self.spawn.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        first ^ z ^ (z >> 29)
+    }
 }
 
 /// A virtual user.
@@ -77,14 +106,14 @@ impl LastResponse {
 }
 
 impl Vu {
-    pub fn new(
-        program: &Program,
-        index: u64,
+    pub(crate) fn new(
+        shared: &super::Shared,
+        identity: VuIdentity,
         user_type: usize,
-        seed: u64,
         client: UserClient,
         shard: Arc<Shard>,
     ) -> Self {
+        let program: &Program = &shared.program;
         let mut vars = vec![None; program.vars.len()];
         for (id, value) in &program.constants {
             vars[*id] = Some(value.clone());
@@ -92,7 +121,7 @@ impl Vu {
         let mut vu = Self {
             user_type,
             vars,
-            rng: SmallRng::seed_from_u64(user_seed(seed, index)),
+            rng: SmallRng::seed_from_u64(identity.seed(shared.seed)),
             client,
             shard,
             buf: String::with_capacity(256),
@@ -100,10 +129,10 @@ impl Vu {
             started: false,
             last: None,
         };
-        // Per-user feeders: one row per user, round-robin by start order.
+        // Per-user feeders: one row per user, round-robin by the whole run's user index.
         for f in &program.feeders {
             if f.mode == FeederMode::PerUser {
-                let i = f.cursor.fetch_add(1, Ordering::Relaxed) % f.rows.len();
+                let i = (identity.user % f.rows.len() as u64) as usize;
                 vu.set_row(f.columns.as_slice(), &f.rows[i]);
             }
         }
@@ -117,7 +146,9 @@ impl Vu {
     }
 
     /// Draw generators and per-iteration feeder rows (at the start of each task iteration).
-    pub fn draw(&mut self, program: &Program) {
+    /// Shared sequences and round-robin feeders take the whole run's values in `segment`:
+    /// this generator's `j`-th take is the run's `segment.global_index(j)`-th.
+    pub fn draw(&mut self, program: &Program, segment: &Stripe) {
         for g in &program.generators {
             let value = match &g.kind {
                 GeneratorKind::Uuid => {
@@ -132,8 +163,10 @@ impl Vu {
                 GeneratorKind::RandomChoice(values) => {
                     values[self.rng.random_range(0..values.len())].clone()
                 }
-                GeneratorKind::Sequence { step, .. } => {
-                    g.next.fetch_add(*step, Ordering::Relaxed).to_string()
+                GeneratorKind::Sequence { start, step } => {
+                    let j = g.taken.fetch_add(1, Ordering::Relaxed);
+                    let k = segment.global_index(j) as i64;
+                    start.wrapping_add(step.wrapping_mul(k)).to_string()
                 }
             };
             self.vars[g.var] = Some(value);
@@ -141,11 +174,36 @@ impl Vu {
         for f in &program.feeders {
             let i = match f.mode {
                 FeederMode::PerUser => continue,
-                FeederMode::Shared => f.cursor.fetch_add(1, Ordering::Relaxed) % f.rows.len(),
+                FeederMode::Shared => {
+                    let j = f.cursor.fetch_add(1, Ordering::Relaxed);
+                    (segment.global_index(j) % f.rows.len() as u64) as usize
+                }
                 FeederMode::Random => self.rng.random_range(0..f.rows.len()),
             };
             for (col, value) in f.columns.iter().zip(&f.rows[i]) {
                 self.vars[*col] = Some(value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_have_distinct_reproducible_seeds() {
+        let mut seen = std::collections::HashSet::new();
+        for user in 0..200u64 {
+            assert_eq!(
+                VuIdentity { user, spawn: 0 }.seed(7),
+                user_seed(7, user),
+                "a first user keeps the seed it always had"
+            );
+            for spawn in 0..5u64 {
+                let id = VuIdentity { user, spawn };
+                assert_eq!(id.seed(7), id.seed(7));
+                assert!(seen.insert(id.seed(7)), "{id:?}");
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize};
+use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
@@ -65,8 +65,9 @@ pub struct RowKey {
 pub struct CompiledGenerator {
     pub var: VarId,
     pub kind: GeneratorKind,
-    /// Next value of a sequence, shared by all users.
-    pub next: AtomicI64,
+    /// Values of a sequence taken so far, shared by all users (the next value is
+    /// `start + step · k`, `k` the run's index of this generator's next take).
+    pub taken: AtomicU64,
 }
 
 /// A feeder with its rows in memory.
@@ -77,8 +78,8 @@ pub struct CompiledFeeder {
     /// Slot of each column.
     pub columns: Vec<VarId>,
     pub rows: Vec<Vec<String>>,
-    /// Round-robin position, shared by all users.
-    pub cursor: AtomicUsize,
+    /// Rows taken round-robin so far, shared by all users.
+    pub cursor: AtomicU64,
 }
 
 /// A user type, compiled.
@@ -460,10 +461,7 @@ impl Compiler {
             .iter()
             .map(|g| CompiledGenerator {
                 var: self.vars.get(&g.name).expect("declared"),
-                next: AtomicI64::new(match g.kind {
-                    GeneratorKind::Sequence { start, .. } => start,
-                    _ => 0,
-                }),
+                taken: AtomicU64::new(0),
                 kind: g.kind.clone(),
             })
             .collect();
@@ -479,7 +477,7 @@ impl Compiler {
                     .map(|c| self.vars.get(c).expect("declared"))
                     .collect(),
                 rows,
-                cursor: AtomicUsize::new(0),
+                cursor: AtomicU64::new(0),
             })
             .collect();
 

@@ -38,6 +38,8 @@ pub struct ReportMeta {
     /// `--exit-code-on-error` (or the scenario's `[defaults] exit_code_on_error`).
     pub exit_code_on_error: u8,
     pub users: UserCounts,
+    /// The execution segment run (`None`: the whole run).
+    pub segment: Option<String>,
 }
 
 /// The runner's count of its users (see [`UserStarts`]).
@@ -316,6 +318,7 @@ pub fn build_report(
             duration_s: d,
             interrupted: meta.interrupted,
             seed: meta.seed,
+            segment: meta.segment,
             tags: meta.tags,
             exclude_tags: meta.exclude_tags,
             user_types: meta.user_types,

@@ -14,6 +14,7 @@ mod measurement;
 mod parking;
 mod request_timer;
 mod schema;
+mod segments;
 mod server_timing;
 mod tls;
 mod waits_tags;
