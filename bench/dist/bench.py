@@ -201,23 +201,30 @@ def bench_coordinator(a, host, tmp):
 
 
 def bench_share(a, host, tmp):
-    coordinated, alone = [], []
+    rps = {"coordinated": [], "standalone": []}
+    # The generator's CPU per request: what the worker pays for being coordinated, less
+    # sensitive than req/s to other processes taking the core.
+    cost = {"coordinated": [], "standalone": []}
     for rep in range(a.reps):
         # Alternate the order so drift in the machine's load hits both alike.
         order = ["coordinated", "standalone"] if rep % 2 == 0 else ["standalone", "coordinated"]
         for mode in order:
             if mode == "coordinated":
-                _, r, _ = distributed(a.cicada, host, tmp, 1, a.users, a.run_time)
-                coordinated.append(r["rps"])
+                _, r, wcpu = distributed(a.cicada, host, tmp, 1, a.users, a.run_time)
+                cpu = wcpu[0]
             else:
-                _, r = standalone(a.cicada, host, tmp, a.users, a.run_time)
-                alone.append(r["rps"])
-            print(f"share rep {rep + 1} {mode:11} {r['requests']:9d} requests, {r['rps']:10.1f} req/s",
-                  flush=True)
-    median, ratios = share_ratio(coordinated, alone)
+                cpu, r = standalone(a.cicada, host, tmp, a.users, a.run_time)
+            rps[mode].append(r["rps"])
+            cost[mode].append(cpu / r["requests"] * 1e6)
+            print(f"share rep {rep + 1} {mode:11} {r['requests']:9d} requests, {r['rps']:10.1f} req/s, "
+                  f"generator CPU {cpu:6.2f} s = {cost[mode][-1]:6.2f} µs/request", flush=True)
+    median, ratios = share_ratio(rps["coordinated"], rps["standalone"])
     print(f"one worker under a coordinator / standalone, same load, same core: median {median:.4f} "
           f"({(median - 1) * 100:+.2f} %; reps {', '.join(f'{x:.3f}' for x in ratios)}) "
           f"{'within' if abs(median - 1) <= 0.03 else 'NOT within'} 3 %")
+    median, ratios = share_ratio(cost["coordinated"], cost["standalone"])
+    print(f"generator CPU per request, coordinated / standalone: median {median:.4f} "
+          f"({(median - 1) * 100:+.2f} %; reps {', '.join(f'{x:.3f}' for x in ratios)})")
 
 
 def main():
