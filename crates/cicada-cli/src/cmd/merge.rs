@@ -51,7 +51,10 @@ pub fn merge(args: MergeArgs) -> i32 {
             }
         }
     }
-    let opts = MergeOptions { force: args.force };
+    let opts = MergeOptions {
+        force: args.force,
+        ..MergeOptions::default()
+    };
     let mut merged = match merge_reports(&inputs, &opts) {
         Ok(m) => m,
         Err(e) => {
