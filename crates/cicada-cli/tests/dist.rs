@@ -254,6 +254,7 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = scenario(dir.path(), SCENARIO);
     let merged_json = dir.path().join("merged.json");
+    let merged_html = dir.path().join("merged.html");
     let (mut master, port) = coordinator(
         &[
             s(&path),
@@ -267,6 +268,8 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
             "8s",
             "--expect-workers",
             "3",
+            "--html",
+            s(&merged_html),
             "--json",
             s(&merged_json),
             "-q",
@@ -312,6 +315,11 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
         .find(|w| w["live"]["index"] == index)
         .unwrap();
     assert_eq!(row["live"]["status"], "lost", "{row}");
+    let html = std::fs::read_to_string(&merged_html).unwrap();
+    assert!(
+        html.contains("LOST (its data up to then is counted)"),
+        "the page says which worker was lost"
+    );
     let last_seen = row["live"]["last_seen_s"].as_f64().unwrap();
     assert!(last_seen >= 1.0, "{row}");
     assert!(
@@ -547,6 +555,54 @@ async fn bad_setups_fail_clearly() {
     let text = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(2), "{text}");
     assert!(text.contains("--master-auth-token"), "{text}");
+    // Not every worker within --expect-workers-max-wait: nothing is started.
+    let (mut master, _port) = coordinator(
+        &[
+            s(&path),
+            "-H",
+            &host,
+            "-u",
+            "1",
+            "-t",
+            "1s",
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "1",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(master.exit_code().await, 2, "{}", master.log());
+    assert!(
+        master.log().contains("0 of 2 workers attached within 1 s"),
+        "{}",
+        master.log()
+    );
+    // Hand-split flags are a worker's own business, not a coordinator's.
+    let o = Command::new(bin())
+        .args([
+            "run",
+            s(&path),
+            "-H",
+            &host,
+            "-u",
+            "1",
+            "--master",
+            "--master-bind-port",
+            "0",
+            "--execution-segment",
+            "0:1/2",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("splits its run over --expect-workers"),
+        "{text}"
+    );
     // A worker pointed at something that is not a coordinator (the HTTP server).
     let http_port = host.rsplit(':').next().unwrap().parse::<u16>().unwrap();
     let mut w = worker(&path, http_port, dir.path(), &[]);

@@ -21,6 +21,9 @@ pub const MAGIC: &[u8; 8] = b"CICADA/1";
 pub const PROTOCOL: u32 = 1;
 /// The largest frame accepted (a final report with its histograms is far below it).
 pub const MAX_FRAME: u32 = 256 << 20;
+/// The largest first message (a hello, an accept or a refusal): a peer that has not been
+/// admitted cannot make the other side allocate more.
+pub const MAX_HANDSHAKE_FRAME: u32 = 64 << 10;
 /// How long each side waits for the other's half of the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often each side sends its heartbeat (the worker's is its per-second data).
@@ -152,8 +155,8 @@ pub enum ProtocolError {
     Io(#[from] std::io::Error),
     #[error("the peer is not cicada (its first bytes were {got:?}, expected {expected:?})")]
     BadMagic { got: String, expected: String },
-    #[error("a frame of {len} bytes is above the limit of {MAX_FRAME} bytes")]
-    TooLarge { len: u32 },
+    #[error("a frame of {len} bytes is above the limit of {max} bytes")]
+    TooLarge { len: u32, max: u32 },
     #[error("a message does not decode: {0}")]
     Decode(#[from] serde_json::Error),
 }
@@ -193,7 +196,10 @@ pub async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(
     let len = u32::try_from(body.len())
         .ok()
         .filter(|l| *l <= MAX_FRAME)
-        .ok_or(ProtocolError::TooLarge { len: u32::MAX })?;
+        .ok_or(ProtocolError::TooLarge {
+            len: u32::MAX,
+            max: MAX_FRAME,
+        })?;
     w.write_all(&len.to_be_bytes()).await?;
     w.write_all(&body).await?;
     w.flush().await?;
@@ -204,6 +210,14 @@ pub async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(
 pub async fn read_msg<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
 ) -> Result<Option<T>, ProtocolError> {
+    read_msg_max(r, MAX_FRAME).await
+}
+
+/// [`read_msg`] of a frame of at most `max` bytes.
+pub async fn read_msg_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    max: u32,
+) -> Result<Option<T>, ProtocolError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -211,8 +225,8 @@ pub async fn read_msg<R: AsyncRead + Unpin, T: DeserializeOwned>(
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME {
-        return Err(ProtocolError::TooLarge { len });
+    if len > max {
+        return Err(ProtocolError::TooLarge { len, max });
     }
     let mut body = vec![0u8; len as usize];
     r.read_exact(&mut body).await?;
@@ -257,6 +271,13 @@ mod tests {
         a.write_all(b"HTTP/1.1").await.unwrap();
         let e = read_msg::<_, ToWorker>(&mut b).await.unwrap_err();
         assert!(matches!(e, ProtocolError::TooLarge { .. }), "{e}");
+        // Before the handshake a frame may be 64 KiB at most.
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        a.write_all(&(100u32 << 10).to_be_bytes()).await.unwrap();
+        let e = read_msg_max::<_, ToWorker>(&mut b, MAX_HANDSHAKE_FRAME)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("limit of 65536 bytes"), "{e}");
     }
 
     #[test]

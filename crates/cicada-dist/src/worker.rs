@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use crate::error::DistError;
 use crate::identity::{VERSION, scenario_hash};
 use crate::protocol::{
-    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_PORT, HANDSHAKE_TIMEOUT, HEARTBEAT_EVERY, Hello, PROTOCOL,
-    Progress, StartOrder, ToCoordinator, ToWorker, from_unix_ms, read_magic, read_msg, unix_ms,
-    write_magic, write_msg,
+    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_PORT, HANDSHAKE_TIMEOUT, HEARTBEAT_EVERY, Hello,
+    MAX_HANDSHAKE_FRAME, PROTOCOL, Progress, StartOrder, ToCoordinator, ToWorker, from_unix_ms,
+    read_magic, read_msg, read_msg_max, unix_ms, write_magic, write_msg,
 };
 use crate::share::{ENGINE_SPLITS, rate_for, users_for};
 use crate::spec::{Local, worker_config};
@@ -128,7 +128,7 @@ pub async fn run_worker(
         write_magic(&mut wr).await?;
         write_msg(&mut wr, &ToCoordinator::Hello(hello)).await?;
         read_magic(&mut rd).await?;
-        read_msg::<_, ToWorker>(&mut rd).await
+        read_msg_max::<_, ToWorker>(&mut rd, MAX_HANDSHAKE_FRAME).await
     };
     let answer = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Err(_) => {

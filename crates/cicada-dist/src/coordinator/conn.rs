@@ -13,8 +13,8 @@ use tokio::sync::{Notify, mpsc};
 use super::{Conn, Shared, is_final};
 use crate::identity::{VERSION, token_matches};
 use crate::protocol::{
-    HANDSHAKE_TIMEOUT, Hello, PROTOCOL, ToCoordinator, ToWorker, read_magic, read_msg, unix_ms,
-    write_magic, write_msg,
+    HANDSHAKE_TIMEOUT, Hello, MAX_HANDSHAKE_FRAME, PROTOCOL, ToCoordinator, ToWorker, read_magic,
+    read_msg, read_msg_max, unix_ms, write_magic, write_msg,
 };
 
 pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
@@ -22,7 +22,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let (mut rd, mut wr) = stream.into_split();
     let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         read_magic(&mut rd).await?;
-        read_msg::<_, ToCoordinator>(&mut rd).await
+        read_msg_max::<_, ToCoordinator>(&mut rd, MAX_HANDSHAKE_FRAME).await
     })
     .await;
     let hello = match first {

@@ -330,3 +330,68 @@ impl State {
         self.runs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(host: &str, token: Option<&str>) -> CoordinatorOptions {
+        CoordinatorOptions {
+            bind_host: host.into(),
+            token: token.map(str::to_owned),
+            ..CoordinatorOptions::default()
+        }
+    }
+
+    #[test]
+    fn beyond_loopback_needs_a_token_and_a_host_must_be_an_address() {
+        assert_eq!(
+            opts("127.0.0.1", None).bind_addr().unwrap().to_string(),
+            "127.0.0.1:5557"
+        );
+        assert!(opts("localhost", None).bind_addr().is_ok());
+        assert!(opts("::1", None).bind_addr().is_ok());
+        for open in ["0.0.0.0", "*", "10.1.2.3", "[::]"] {
+            let e = opts(open, None).bind_addr().unwrap_err();
+            assert!(e.to_string().contains("--master-auth-token"), "{open}: {e}");
+            assert!(matches!(
+                opts(open, Some("")).bind_addr(),
+                Err(DistError::TokenRequired(_))
+            ));
+            assert!(opts(open, Some("t")).bind_addr().is_ok(), "{open}");
+        }
+        let e = opts("coordinator.example", None).bind_addr().unwrap_err();
+        assert!(matches!(e, DistError::BadBindHost(_)), "{e}");
+        let none = CoordinatorOptions {
+            expect_workers: 0,
+            ..CoordinatorOptions::default()
+        };
+        assert!(matches!(none.bind_addr(), Err(DistError::NoWorkers)));
+        let debug = format!("{:?}", opts("0.0.0.0", Some("s3cret")));
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn waiting_for_workers_gives_up_after_the_max_wait() {
+        let c = Coordinator::bind(
+            CoordinatorOptions {
+                bind_port: 0,
+                expect_workers: 2,
+                ..CoordinatorOptions::default()
+            },
+            Arc::new(cicada_session::log::Stderr),
+        )
+        .await
+        .unwrap();
+        assert_ne!(c.local_addr().port(), 0);
+        let e = c
+            .wait_for_workers(Some(Duration::from_millis(200)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "0 of 2 workers attached within 0 s (--expect-workers-max-wait); not starting"
+        );
+        c.quit();
+    }
+}

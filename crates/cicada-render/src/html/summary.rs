@@ -278,7 +278,17 @@ pub fn run_section(r: &RunReport) -> Section {
         let workers = m
             .workers
             .iter()
-            .map(|w| format!("{} ({})", w.hostname, w.source))
+            .map(|w| match &w.live {
+                None => format!("{} ({})", w.hostname, w.source),
+                // A distributed run's worker: its state as the coordinator saw it.
+                Some(l) => format!(
+                    "{} {}, last seen at {:.0} s, {} requests",
+                    w.source,
+                    worker_state(l.status),
+                    l.last_seen_s,
+                    fmt_count(w.requests)
+                ),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         rows.push((
@@ -301,5 +311,17 @@ pub fn run_section(r: &RunReport) -> Section {
         id: "run".into(),
         title: "Run".into(),
         body_html: body,
+    }
+}
+
+/// A distributed run's worker state, as the Run section says it.
+fn worker_state(s: cicada_report::model::WorkerStatus) -> &'static str {
+    use cicada_report::model::WorkerStatus;
+    match s {
+        WorkerStatus::Starting => "starting",
+        WorkerStatus::Live => "live",
+        WorkerStatus::Done => "done",
+        WorkerStatus::Lost => "LOST (its data up to then is counted)",
+        WorkerStatus::Failed => "FAILED to start",
     }
 }
