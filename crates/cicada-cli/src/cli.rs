@@ -49,7 +49,8 @@ Exit codes:
   1    a threshold fails on the merged numbers, or requests failed that no error threshold
        allows (then the workers' --exit-code-on-error code)
   2    bad input: a file unreadable or not a report, a row without a histogram (older report),
-       a damaged histogram, different scenarios or thresholds without --force; nothing written
+       a damaged histogram, different scenarios or thresholds, or runs that did not overlap
+       for half of the shorter one (not one distributed run) without --force; nothing written
   4    a report file could not be written";
 
 /// `cicada import --help` epilogue.

@@ -355,6 +355,111 @@ async fn refuses_bad_inputs_with_exit_2_and_writes_nothing() {
     assert_eq!(code, 2);
 }
 
+/// Move a report's run and its per-second samples `by` later.
+fn shift(report: &mut Value, by: chrono::TimeDelta) {
+    for key in ["started_at", "ended_at"] {
+        let t = chrono::DateTime::parse_from_rfc3339(report["run"][key].as_str().unwrap()).unwrap();
+        report["run"][key] = (t + by)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .into();
+    }
+    for sample in report["timeline"].as_array_mut().unwrap() {
+        let t = sample["unix_time"].as_i64().unwrap() + by.num_seconds();
+        sample["unix_time"] = t.into();
+    }
+}
+
+fn time(report: &Value, key: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(report["run"][key].as_str().unwrap()).unwrap()
+}
+
+/// Two real runs, one moved so the pair spans 209 s: the merge used to print "22.3 req/s over
+/// 209.0 s" for such a pair without a word. Now it is refused, naming both runs and their times;
+/// `--force` merges them and the verdict says why the rates are low. Runs that share more than
+/// half of the shorter one are still one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_that_did_not_overlap_are_refused_unless_forced() {
+    let host = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = scenario(d, SCENARIO);
+    let (a, b) = (d.join("a.json"), d.join("b.json"));
+    let (ca, cb) = tokio::join!(
+        worker(&host, &path, &a, "requests>=100"),
+        worker(&host, &path, &b, "requests>=100")
+    );
+    assert_eq!((ca, cb), (1, 1));
+    let (ra, mut rb) = (read(&a), read(&b));
+    // b moved to end 209 s after a began.
+    let end = time(&ra, "started_at") + chrono::TimeDelta::seconds(209);
+    let by = end - time(&rb, "ended_at");
+    shift(&mut rb, by);
+    let late = put(d, "late.json", &rb);
+    let out = d.join("out.json");
+    let (code, t) = merge(&[s(&a), s(&late), "--json", s(&out)]).await;
+    assert_eq!(code, 2, "{t}");
+    // Times of day, with dates when the pair crosses midnight (UTC).
+    let one_day = time(&ra, "started_at").to_utc().date_naive()
+        == time(&rb, "ended_at").to_utc().date_naive();
+    let format = if one_day {
+        "%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    let hms = |r: &Value, key: &str| time(r, key).to_utc().format(format).to_string();
+    let expected = format!(
+        "{} ran {}–{}, {} {}–{} (UTC)",
+        s(&a),
+        hms(&ra, "started_at"),
+        hms(&ra, "ended_at"),
+        s(&late),
+        hms(&rb, "started_at"),
+        hms(&rb, "ended_at")
+    );
+    assert!(
+        t.contains(&expected)
+            && t.contains("s apart: these are not one distributed run; pass --force"),
+        "{expected}\n{t}"
+    );
+    assert!(!out.exists(), "nothing is written");
+
+    let (code, t) = merge(&[s(&a), s(&late), "--force", "--json", s(&out)]).await;
+    assert_eq!(code, 0, "forced, the count threshold passes merged: {t}");
+    let m = read(&out);
+    assert_eq!(m["run"]["duration_s"].as_f64().unwrap(), 209.0);
+    let requests = m["aggregated"]["requests"].as_f64().unwrap();
+    let rps = m["aggregated"]["rps"].as_f64().unwrap();
+    assert!((rps - requests / 209.0).abs() < 0.01, "{rps} over 209 s");
+    let warning = m["verdict"]["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.starts_with("merged with --force although these are not one distributed run: ")
+            && warning.contains(&expected),
+        "{warning}"
+    );
+    assert!(
+        t.contains("not one distributed run"),
+        "the summary shows it: {t}"
+    );
+
+    // b moved to start a third of the way into a: they share at least two thirds of the
+    // shorter run (or all of it), one run.
+    let mut near = read(&b);
+    let a_len = time(&ra, "ended_at") - time(&ra, "started_at");
+    let to = time(&ra, "started_at") + a_len / 3;
+    let by = to - time(&near, "started_at");
+    shift(&mut near, by);
+    let near = put(d, "near.json", &near);
+    let (code, t) = merge(&[s(&a), s(&near), "--json", s(&out)]).await;
+    assert_eq!(code, 0, "{t}");
+    assert!(
+        !read(&out)["verdict"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not one distributed run"))
+    );
+}
+
 #[tokio::test]
 async fn help_says_what_is_exact_and_the_exit_codes() {
     let (code, t) = merge(&["--help"]).await;

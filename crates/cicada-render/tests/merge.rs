@@ -21,7 +21,14 @@ fn input(source: &str, text: &str) -> Input {
 #[test]
 fn two_real_reports_merge_exactly_and_the_result_is_a_valid_report() {
     let (a, b) = (input("a.json", HEALTHY), input("b.json", ANALYSED));
-    let merged = merge(&[a.clone(), b.clone()], &MergeOptions { force: true }).unwrap();
+    let merged = merge(
+        &[a.clone(), b.clone()],
+        &MergeOptions {
+            force: true,
+            ..MergeOptions::default()
+        },
+    )
+    .unwrap();
     let m = &merged.report;
     let (ra, rb) = (&a.report, &b.report);
     assert_eq!(
@@ -153,7 +160,16 @@ fn different_scenarios_are_refused_unless_forced() {
         err.to_string().starts_with("b.json: scenario \"other\""),
         "{err}"
     );
-    assert!(merge(&[a, b], &MergeOptions { force: true }).is_ok());
+    assert!(
+        merge(
+            &[a, b],
+            &MergeOptions {
+                force: true,
+                ..MergeOptions::default()
+            }
+        )
+        .is_ok()
+    );
 }
 
 #[test]

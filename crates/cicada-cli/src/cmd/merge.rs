@@ -29,7 +29,8 @@ pub struct MergeArgs {
     /// Write the thresholds (judged on the merged numbers) as JUnit test cases to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Merge reports of different scenarios or with different thresholds (all are judged).
+    /// Merge reports of different scenarios or with different thresholds (all are judged), or
+    /// runs that did not run at the same time (the verdict's warnings say so).
     #[arg(long)]
     pub force: bool,
     /// Print only the verdict, not the per-request table.
@@ -50,7 +51,10 @@ pub fn merge(args: MergeArgs) -> i32 {
             }
         }
     }
-    let opts = MergeOptions { force: args.force };
+    let opts = MergeOptions {
+        force: args.force,
+        ..MergeOptions::default()
+    };
     let mut merged = match merge_reports(&inputs, &opts) {
         Ok(m) => m,
         Err(e) => {

@@ -22,6 +22,26 @@ use crate::exit;
 const FRAME_EVERY: Duration = Duration::from_secs(1);
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
+/// Wait for every expected worker (at most `max_wait`); the exit code when the wait ends
+/// otherwise (too few workers in time, Ctrl-C), the coordinator told to quit.
+async fn wait_for_workers(coordinator: &Coordinator, max_wait: Option<Duration>) -> Option<i32> {
+    tokio::select! {
+        r = coordinator.wait_for_workers(max_wait) => match r {
+            Ok(()) => None,
+            Err(e) => {
+                eprintln!("error: {e}");
+                coordinator.quit();
+                Some(exit::BAD_INPUT)
+            }
+        },
+        () = wait_for_signal() => {
+            eprintln!("cicada: interrupted while waiting for workers");
+            coordinator.quit();
+            Some(exit::INTERRUPTED)
+        }
+    }
+}
+
 /// `--master`: bind, wait for the workers, run, merge, report.
 pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i32 {
     if args.load.execution_segment.is_some()
@@ -80,7 +100,15 @@ pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i3
         options.scenario_path.display(),
         coordinator.local_addr().port()
     );
+    let max_wait = d.expect_workers_max_wait.map(Duration::from_secs);
     if args.web.web {
+        // As Locust's --autostart: the run starts once every expected worker is attached
+        // (on Kubernetes the coordinator's pod starts before its workers').
+        if args.web.autostart
+            && let Some(code) = wait_for_workers(&coordinator, max_wait).await
+        {
+            return code;
+        }
         return super::run_web::run_web(args, options, workers, Some(coordinator)).await;
     }
     let config = match prepare(&options, workers) {
@@ -91,18 +119,8 @@ pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i3
         }
     };
     let planned = config.plan.run_time;
-    let max_wait = d.expect_workers_max_wait.map(Duration::from_secs);
-    tokio::select! {
-        r = coordinator.wait_for_workers(max_wait) => if let Err(e) = r {
-            eprintln!("error: {e}");
-            coordinator.quit();
-            return exit::BAD_INPUT;
-        },
-        () = wait_for_signal() => {
-            eprintln!("cicada: interrupted while waiting for workers");
-            coordinator.quit();
-            return exit::INTERRUPTED;
-        }
+    if let Some(code) = wait_for_workers(&coordinator, max_wait).await {
+        return code;
     }
     eprintln!(
         "cicada: target {} — {} — scenario {}",

@@ -42,7 +42,12 @@ pub(crate) fn build(run: &RunRecord) -> RunReport {
     let mut report = if inputs.is_empty() {
         run.empty.clone()
     } else {
-        match merge(&inputs, &MergeOptions::default()) {
+        // One run by construction: no time-overlap check (docs/report.md, "Not one run").
+        let opts = MergeOptions {
+            same_run: true,
+            ..MergeOptions::default()
+        };
+        match merge(&inputs, &opts) {
             Ok(mut m) => {
                 if let Err(e) = rejudge(&mut m.report, &m.row_histograms) {
                     m.report

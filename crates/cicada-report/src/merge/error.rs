@@ -37,6 +37,18 @@ pub enum MergeError {
         value: String,
     },
     #[error(
+        "{path}: ended_at {ended_at} is before started_at {started_at} (a damaged or hand-edited report)"
+    )]
+    EndsBeforeStart {
+        path: String,
+        started_at: String,
+        ended_at: String,
+    },
+    /// Two reports whose times do not overlap enough to be one distributed run
+    /// ([`super::overlap`]).
+    #[error("{0}: these are not one distributed run; pass --force to merge them anyway")]
+    NotOneRun(Box<super::overlap::NotOneRun>),
+    #[error(
         "{path}: scenario {found:?} is not {expected:?} of {first}; reports of different \
          scenarios are not merged (--force merges them anyway)"
     )]

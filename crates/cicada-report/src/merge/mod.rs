@@ -27,6 +27,7 @@
 
 mod error;
 mod input;
+pub mod overlap;
 mod rows;
 mod run;
 pub mod segments;
@@ -43,8 +44,14 @@ use crate::model::{FailureRow, RunReport};
 /// How to merge.
 #[derive(Debug, Clone, Default)]
 pub struct MergeOptions {
-    /// Merge reports of different scenarios or thresholds anyway (every threshold is judged).
+    /// Merge reports of different scenarios or thresholds anyway (every threshold is judged),
+    /// and reports that did not run at the same time ([`overlap`]; the verdict's warnings say so).
     pub force: bool,
+    /// The caller knows the reports are of one run (a coordinator merging its own workers'
+    /// reports, `cicada run --master`): the time-overlap check is skipped. Their clocks may
+    /// differ by a few hundred milliseconds, and a worker lost in its first second leaves a
+    /// report of a fraction of one.
+    pub same_run: bool,
 }
 
 /// A merged report and the histograms of its request rows (parallel to `report.requests`),
@@ -129,14 +136,26 @@ impl Approximations {
 }
 
 /// Merge reports (one is fine: the result is that report, re-derived). Refuses reports of
-/// different scenarios or thresholds unless [`MergeOptions::force`], and rows or seconds whose
-/// histogram is missing (with requests) or does not decode.
+/// different scenarios or thresholds, and reports that did not run at the same time
+/// ([`overlap`]), unless [`MergeOptions::force`]; and rows or seconds whose histogram is missing
+/// (with requests) or does not decode.
 pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError> {
     let first = inputs.first().ok_or(MergeError::NoInputs)?;
     if !opts.force {
         for input in &inputs[1..] {
             run::check_same_scenario(first, input)?;
         }
+    }
+    let ran = overlap::times(inputs)?;
+    let mut forced = Vec::new();
+    if let Some(apart) = overlap::worst_pair(inputs, &ran).filter(|_| !opts.same_run) {
+        if !opts.force {
+            return Err(MergeError::NotOneRun(Box::new(apart)));
+        }
+        forced.push(format!(
+            "merged with --force although these are not one distributed run: {apart}; rates \
+             are over the whole span and the timeline holds the gap"
+        ));
     }
     let mut approx = Approximations::default();
     let span = run::span(inputs)?;
@@ -201,7 +220,7 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
         })
         .collect();
     let timeline = timeline::merge_timelines(&timelines, &mut approx)?;
-    let report = run::assemble(
+    let mut report = run::assemble(
         inputs,
         span,
         run::Stats {
@@ -212,6 +231,8 @@ pub fn merge(inputs: &[Input], opts: &MergeOptions) -> Result<Merged, MergeError
         },
         &mut approx,
     );
+    // First: the report's figures are read in its light.
+    report.verdict.warnings.splice(0..0, forced);
     Ok(Merged {
         report,
         row_histograms,
@@ -223,5 +244,44 @@ fn row_label(method: &str, name: &str) -> String {
         name.to_string()
     } else {
         format!("{method} {name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(name: &str, start: &str, end: &str) -> Input {
+        let mut report = crate::sample::sample_report();
+        report.run.started_at = start.into();
+        report.run.ended_at = end.into();
+        Input {
+            source: name.into(),
+            report,
+        }
+    }
+
+    #[test]
+    fn runs_apart_are_refused_unless_forced_or_known_to_be_one_run() {
+        let inputs = [
+            input("a", "2026-12-04T10:00:00Z", "2026-12-04T10:01:00Z"),
+            input("b", "2026-12-04T10:05:00Z", "2026-12-04T10:06:00Z"),
+        ];
+        let err = merge(&inputs, &MergeOptions::default()).unwrap_err();
+        assert!(matches!(err, MergeError::NotOneRun(_)), "{err}");
+        // Past the time check, the hand-made sample (no histograms) is refused for that.
+        for opts in [
+            MergeOptions {
+                force: true,
+                ..MergeOptions::default()
+            },
+            MergeOptions {
+                same_run: true,
+                ..MergeOptions::default()
+            },
+        ] {
+            let err = merge(&inputs, &opts).unwrap_err();
+            assert!(matches!(err, MergeError::NoHistogram { .. }), "{err}");
+        }
     }
 }

@@ -50,7 +50,7 @@ pub(super) struct Span {
     pub(super) duration_s: f64,
 }
 
-fn parse_time(
+pub(super) fn parse_time(
     input: &Input,
     what: &'static str,
     value: &str,
