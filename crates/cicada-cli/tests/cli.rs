@@ -357,3 +357,62 @@ async fn execution_segment_is_checked_and_shown() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_run_starts_at_its_instant_and_records_its_segment() {
+    let host = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), OK);
+    let (json, html) = (dir.path().join("w1.json"), dir.path().join("w1.html"));
+    let start_at = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    let start_text = start_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let o = cicada(&[
+        "run",
+        path.to_str().unwrap(),
+        "-H",
+        &host,
+        "-u",
+        "3",
+        "-r",
+        "100",
+        "--iterations",
+        "10",
+        "-t",
+        "60s",
+        "--execution-segment",
+        "1/3:2/3",
+        "--start-at",
+        &start_text,
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "-q",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["run"]["segment"], "1/3:2/3");
+    assert_eq!(report["run"]["started_at"], start_text.as_str());
+    // Iterations 1, 4 and 7 of the whole run's 10.
+    assert_eq!(report["aggregated"]["requests"], 3);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Execution segment") && page.contains("1/3:2/3"));
+
+    let o = cicada(&[
+        "run",
+        path.to_str().unwrap(),
+        "-u",
+        "1",
+        "--start-at",
+        "soon",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--start-at") && text(&o).contains("RFC 3339"),
+        "{}",
+        text(&o)
+    );
+}

@@ -70,7 +70,10 @@ pub struct RunConfig {
     pub exit_code_on_error: u8,
     /// This generator's part of a run split across several ([`crate::segment`]); the whole
     /// run by default. Users, spawn instants, arrival-rate iterations, iteration bounds and
-    /// shared feeder rows are those of the segment.
+    /// shared feeder rows are those of the segment; per-user randomness and per-user feeder
+    /// rows follow from [`RunConfig::seed`] and the whole run's user index, so every worker of
+    /// a split run takes the same seed. [`RunControl::set_users`] and
+    /// [`RunControl::set_rate`] take the whole run's numbers.
     pub segment: crate::segment::Stripe,
     /// Start traffic at this wall-clock instant (workers of a distributed run start together):
     /// [`Runner::start`] returns at once and the run waits; the report's `started_at` is this

@@ -272,7 +272,7 @@ path = "/it?n={{seq}}"
     let timed = LoadSpec {
         rate: Some(100.0),
         run_time: Some(Duration::from_millis(1500)),
-        max_concurrency: Some(30),
+        max_concurrency: Some(3000),
         ..LoadSpec::default()
     };
     // An iteration bound at a high rate.
@@ -280,13 +280,14 @@ path = "/it?n={{seq}}"
         rate: Some(400.0),
         iterations: Some(200),
         run_time: Some(Duration::from_secs(60)),
-        max_concurrency: Some(30),
+        max_concurrency: Some(3000),
         ..LoadSpec::default()
     };
     for (load, n) in [(timed, 150u64), (bounded, 200)] {
         let (host, log) = logging_server().await;
         let whole = run(config(toml, Path::new("."), &host, load.clone())).await;
         assert_eq!(whole.open_model.as_ref().unwrap().scheduled_iterations, n);
+        assert_eq!(whole.open_model.as_ref().unwrap().dropped_iterations, 0);
         let mut one: Vec<u64> = arrivals(&log);
         one.sort_unstable();
         assert_eq!(one, (0..n).collect::<Vec<_>>());
@@ -299,18 +300,51 @@ path = "/it?n={{seq}}"
             let open = report.open_model.as_ref().unwrap();
             assert_eq!(open.scheduled_iterations, stripe.share(n), "worker {i}");
             assert_eq!(open.dropped_iterations, 0, "worker {i}");
-            // max_concurrency is split too: 10 each.
-            assert!(
-                open.peak_concurrency <= 10,
-                "worker {i}: {}",
-                open.peak_concurrency
-            );
             let mine = arrivals(log);
             assert!(mine.iter().all(|&k| stripe.contains(k)), "worker {i}");
             union.extend(mine);
         }
         union.sort_unstable();
         assert_eq!(union, (0..n).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_is_split_between_the_segments() {
+    // Each iteration takes 100 ms; arrivals come every 10 ms (30 ms on each worker), so a
+    // worker needs more virtual users than its share of 6 and holds exactly its 2.
+    let app = Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        "ok"
+    });
+    let host = serve(app).await;
+    let load = LoadSpec {
+        rate: Some(100.0),
+        run_time: Some(Duration::from_secs(1)),
+        max_concurrency: Some(6),
+        ..LoadSpec::default()
+    };
+    let toml = "[[users]]\n[[users.tasks]]\nmethod = \"GET\"\npath = \"/slow\"\n";
+    let mut started = Vec::new();
+    for i in 0..3 {
+        let mut c = config(toml, Path::new("."), &host, load.clone());
+        c.segment = Stripe::nth(i, 3).unwrap();
+        started.push(Runner::start(c).await.unwrap());
+    }
+    for (i, handle) in started.into_iter().enumerate() {
+        let report = handle.wait().await.unwrap();
+        let open = report.open_model.as_ref().unwrap();
+        assert_eq!(report.users.as_ref().unwrap().spawned, 2, "worker {i}");
+        assert!(
+            open.peak_concurrency <= 2,
+            "worker {i}: {}",
+            open.peak_concurrency
+        );
+        assert!(open.dropped_iterations > 0, "worker {i}");
+        assert_eq!(
+            open.scheduled_iterations,
+            Stripe::nth(i as u64, 3).unwrap().share(100)
+        );
     }
 }
 
