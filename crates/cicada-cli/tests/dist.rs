@@ -180,6 +180,9 @@ async fn three_workers_make_one_exact_run() {
             "4s",
             "--expect-workers",
             "3",
+            // Not a fault test: a stall of the loaded machine must not lose a worker.
+            "--heartbeat-timeout",
+            "60s",
             "--json",
             s(&merged_json),
             "-q",
@@ -192,7 +195,14 @@ async fn three_workers_make_one_exact_run() {
         .collect();
     let mut workers: Vec<Proc> = jsons
         .iter()
-        .map(|j| worker(&path, port, dir.path(), &["--json", s(j)]))
+        .map(|j| {
+            worker(
+                &path,
+                port,
+                dir.path(),
+                &["--json", s(j), "--heartbeat-timeout", "60s"],
+            )
+        })
         .collect();
     assert_eq!(master.exit_code().await, 0, "{}", master.log());
     for w in &mut workers {
@@ -637,6 +647,8 @@ async fn the_web_ui_steers_the_workers() {
             "60s",
             "--expect-workers",
             "2",
+            "--heartbeat-timeout",
+            "60s",
             "--web",
             "--web-port",
             "0",
