@@ -180,6 +180,9 @@ async fn three_workers_make_one_exact_run() {
             "4s",
             "--expect-workers",
             "3",
+            // Not a fault test: a stall of the loaded machine must not lose a worker.
+            "--heartbeat-timeout",
+            "60s",
             "--json",
             s(&merged_json),
             "-q",
@@ -192,7 +195,14 @@ async fn three_workers_make_one_exact_run() {
         .collect();
     let mut workers: Vec<Proc> = jsons
         .iter()
-        .map(|j| worker(&path, port, dir.path(), &["--json", s(j)]))
+        .map(|j| {
+            worker(
+                &path,
+                port,
+                dir.path(),
+                &["--json", s(j), "--heartbeat-timeout", "60s"],
+            )
+        })
         .collect();
     assert_eq!(master.exit_code().await, 0, "{}", master.log());
     for w in &mut workers {
@@ -354,21 +364,12 @@ async fn a_killed_worker_is_lost_and_the_rest_carry_on() {
     );
 }
 
-/// Seconds since the epoch of an RFC 3339 time with a `Z` (as the reports write them).
+/// Seconds since the epoch of an RFC 3339 time.
 fn chrono_secs(t: &str) -> f64 {
-    // "2026-12-04T02:30:00.123Z": days from the civil date, then the time of day.
-    let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (y, m, day) = (d[0], d[1], d[2]);
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let hms: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
-    days as f64 * 86_400.0 + hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]
+    chrono::DateTime::parse_from_rfc3339(t)
+        .unwrap()
+        .timestamp_micros() as f64
+        / 1e6
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -646,6 +647,8 @@ async fn the_web_ui_steers_the_workers() {
             "60s",
             "--expect-workers",
             "2",
+            "--heartbeat-timeout",
+            "60s",
             "--web",
             "--web-port",
             "0",
