@@ -182,6 +182,18 @@ pub struct DistArgs {
     /// to its last second, and let the others carry on).
     #[arg(long, requires = "master")]
     pub stop_on_worker_loss: bool,
+    /// Stop the whole run as soon as a threshold fails on the merged numbers (k6's
+    /// abortOnFail); judged once a second from DELAY into the run on (default 10s, so that
+    /// the first seconds' few samples cannot abort a healthy run). The run then fails (exit 1).
+    #[arg(
+        long,
+        value_name = "DELAY",
+        num_args = 0..=1,
+        default_missing_value = "10s",
+        value_parser = parse_duration,
+        requires = "master"
+    )]
+    pub abort_on_threshold_fail: Option<Duration>,
 }
 
 /// `cicada run --web`: the live web UI and control API (Locust's flag names).

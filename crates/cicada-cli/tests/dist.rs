@@ -822,3 +822,77 @@ async fn a_silent_worker_is_lost_after_the_heartbeat_timeout() {
     sorted.sort();
     assert_eq!(sorted, ["done", "lost"], "{statuses:?}");
 }
+
+/// `--abort-on-threshold-fail`: a threshold that fails on the merged numbers stops every
+/// worker long before the run time, and the run fails, with every request still counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_failing_on_the_merged_numbers_aborts_the_run() {
+    let (host, count) = counting_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Eight users 100 ms apart make about 80 req/s: `rps<1` fails as soon as there is data.
+    let text = SCENARIO.replacen(
+        "name = \"dist\"\n",
+        "name = \"dist\"\nthresholds = [\"rps<1\"]\n",
+        1,
+    );
+    let path = scenario(dir.path(), &text);
+    let merged_json = dir.path().join("merged.json");
+    let started = Instant::now();
+    let (mut master, port) = coordinator(
+        &[
+            s(&path),
+            "-H",
+            &host,
+            "-u",
+            "8",
+            "-r",
+            "100",
+            "-t",
+            "120s",
+            "--expect-workers",
+            "2",
+            "--heartbeat-timeout",
+            "60s",
+            "--abort-on-threshold-fail",
+            "2s",
+            "--json",
+            s(&merged_json),
+            "-q",
+        ],
+        dir.path(),
+    )
+    .await;
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|_| worker(&path, port, dir.path(), &["--heartbeat-timeout", "60s"]))
+        .collect();
+    assert_eq!(master.exit_code().await, 1, "{}", master.log());
+    for w in &mut workers {
+        w.exit_code().await;
+    }
+    // Far sooner than the run time (judged relative to it, not in absolute seconds).
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        master
+            .log()
+            .contains("--abort-on-threshold-fail stopped the run"),
+        "{}",
+        master.log()
+    );
+    let merged = read(&merged_json);
+    valid(&merged);
+    let verdict = &merged["verdict"];
+    assert_eq!(verdict["passed"], false);
+    let first = verdict["warnings"][0].as_str().unwrap();
+    assert!(first.starts_with("threshold rps<1 failed at "), "{first}");
+    assert!(
+        merged["run"]["duration_s"].as_f64().unwrap() < 60.0,
+        "{}",
+        merged["run"]
+    );
+    assert_eq!(requests(&merged), count.load(Ordering::SeqCst));
+    assert!(requests(&merged) > 0);
+}

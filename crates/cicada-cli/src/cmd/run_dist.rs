@@ -80,6 +80,7 @@ pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i3
         token: d.master_auth_token.clone().filter(|t| !t.is_empty()),
         heartbeat_timeout: d.heartbeat_timeout,
         stop_on_worker_loss: d.stop_on_worker_loss,
+        abort_on_threshold_fail: d.abort_on_threshold_fail,
         scenario_name: program.name.clone(),
         scenario_hash: cicada_dist::identity::scenario_hash(&bytes),
     };

@@ -40,6 +40,10 @@ pub struct CoordinatorOptions {
     pub heartbeat_timeout: Duration,
     /// `--stop-on-worker-loss`: a lost worker stops the run (else the rest carry on).
     pub stop_on_worker_loss: bool,
+    /// `--abort-on-threshold-fail [DELAY]`: from this far into the run on, the thresholds are
+    /// judged on the merged numbers once a second and the first one that fails on data stops
+    /// every worker (k6's `abortOnFail` with its `delayAbortEval`); `None`: never abort.
+    pub abort_on_threshold_fail: Option<Duration>,
     /// The scenario's name and [`crate::scenario_hash`] (a worker's must match).
     pub scenario_name: String,
     pub scenario_hash: String,
@@ -54,6 +58,7 @@ impl std::fmt::Debug for CoordinatorOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("stop_on_worker_loss", &self.stop_on_worker_loss)
+            .field("abort_on_threshold_fail", &self.abort_on_threshold_fail)
             .field("scenario_hash", &self.scenario_hash)
             .finish_non_exhaustive()
     }
@@ -68,6 +73,7 @@ impl Default for CoordinatorOptions {
             token: None,
             heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             stop_on_worker_loss: false,
+            abort_on_threshold_fail: None,
             scenario_name: String::new(),
             scenario_hash: String::new(),
         }

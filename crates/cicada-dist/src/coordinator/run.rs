@@ -37,6 +37,8 @@ pub(crate) struct RunRecord {
     pub(crate) stopping: bool,
     pub(crate) ended: bool,
     pub(crate) failure: Option<String>,
+    /// Why `--abort-on-threshold-fail` stopped the run (the verdict then fails).
+    pub(crate) aborted: Option<String>,
     pub(crate) open: bool,
     pub(crate) whole_plan: PlanInfo,
     /// The report of a run without data (before the first second arrives).
@@ -141,6 +143,7 @@ pub(super) async fn start(shared: Arc<Shared>, config: RunConfig) -> Result<Dist
         stopping: false,
         ended: false,
         failure: None,
+        aborted: None,
         open: config.plan.is_open(),
         whole_plan: config.plan.info(),
         empty,
@@ -154,11 +157,60 @@ pub(super) async fn start(shared: Arc<Shared>, config: RunConfig) -> Result<Dist
     ));
     let empty = Arc::new(s.run.as_ref().expect("just set").empty.clone());
     shared.bump();
+    if let Some(delay) = shared.opts.abort_on_threshold_fail {
+        tokio::spawn(watch_thresholds(Arc::clone(&shared), number, delay));
+    }
     Ok(DistRun {
         shared: Arc::clone(&shared),
         number,
         empty,
     })
+}
+
+/// `--abort-on-threshold-fail`: once a second, from `delay` into the run on, judge the
+/// thresholds on the merged numbers; the first that fails on data (a threshold with no data
+/// yet is not judged) stops every worker. Ends with the run.
+async fn watch_thresholds(shared: Arc<Shared>, number: u64, delay: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut guard = shared.lock();
+        let s = &mut *guard;
+        let Some(run) = s.run.as_mut().filter(|r| r.number == number) else {
+            return;
+        };
+        if run.ended || run.stopping {
+            return;
+        }
+        let at = run.elapsed_s();
+        if at < delay.as_secs_f64() {
+            continue;
+        }
+        let report = view::merged(run);
+        let Some(failed) = report
+            .thresholds
+            .iter()
+            .find(|t| !t.passed && t.observed.is_some())
+        else {
+            continue;
+        };
+        let why = format!(
+            "threshold {} failed at {at:.0} s of the run (measured {:.2}{}) and \
+             --abort-on-threshold-fail stopped the run",
+            failed.expression,
+            failed.observed.unwrap_or_default(),
+            failed.unit
+        );
+        shared.log.line(&format!("cicada: {why}"));
+        run.aborted = Some(why);
+        run.stopping = true;
+        run.version += 1;
+        super::Shared::broadcast(s, &ToWorker::Stop);
+        drop(guard);
+        shared.bump();
+        return;
+    }
 }
 
 fn check_ready(shared: &Shared) -> Result<(), DistError> {

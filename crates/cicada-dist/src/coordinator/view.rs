@@ -108,6 +108,18 @@ pub(crate) fn build(run: &RunRecord) -> RunReport {
             m.last_seen_s
         ));
     }
+    if let Some(why) = &run.aborted {
+        // Stopped on a failed threshold, not interrupted: the run fails (exit 1), even if the
+        // threshold recovered in the seconds the workers took to stop.
+        report.run.interrupted = false;
+        report.verdict.warnings.insert(0, why.clone());
+        if report.verdict.passed {
+            report.verdict.passed = false;
+            report.verdict.failed.push(why.clone());
+            report.verdict.reason = why.clone();
+            report.verdict.exit_code = Some(1);
+        }
+    }
     report
 }
 
