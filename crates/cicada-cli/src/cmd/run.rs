@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use cicada::launch::LaunchOptions;
-use cicada::runner::RunControl;
 use cicada_render::live::LiveView;
 use cicada_render::{OutputOptions, write_outputs};
 use cicada_report::RunReport;
@@ -15,6 +14,8 @@ use cicada_session::outcome::{Outcome, judge};
 use cicada_session::signals::{stop_on_signal, wait_for_signal};
 use cicada_session::target::StartError as TargetStartError;
 use cicada_session::{Session, SessionOptions, StartError, prepare};
+
+use cicada_web::Steer;
 
 use crate::cli::RunArgs;
 use crate::{exit, summary};
@@ -93,7 +94,11 @@ async fn run_async(args: RunArgs, options: LaunchOptions, workers: usize) -> i32
     };
     let control = running.control().clone();
     let signals = tokio::spawn(async move { stop_on_signal(control, &Stderr).await });
-    let status = (!args.quiet).then(|| tokio::spawn(live_view(running.control().clone(), planned)));
+    let status = (!args.quiet).then(|| {
+        tokio::spawn(live_view(running.control().clone(), planned, |_| {
+            String::new()
+        }))
+    });
     let finished = running.finish().await;
     signals.abort();
     if let Some(s) = status {
@@ -143,17 +148,22 @@ pub(super) fn outcome_code(outcome: Outcome) -> i32 {
 }
 
 /// The live view of `cicada_render::live`: a redrawn screen on a terminal, a status line
-/// every few seconds in logs.
-async fn live_view(control: RunControl, planned: Option<Duration>) {
+/// every few seconds in logs; `extra` adds lines under it (a coordinator's worker rows).
+pub(super) async fn live_view(
+    run: impl Steer,
+    planned: Option<Duration>,
+    extra: fn(&RunReport) -> String,
+) {
     let tty = std::io::stderr().is_terminal();
     let view = LiveView::new(tty);
     let mut ticker = tokio::time::interval(if tty { FRAME_EVERY } else { LOG_EVERY });
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        if control.is_stopping() {
+        if run.is_stopping() {
             return;
         }
-        eprint!("{}", view.frame(&control.snapshot(), planned));
+        let snapshot = run.snapshot();
+        eprint!("{}{}", view.frame(&snapshot, planned), extra(&snapshot));
     }
 }

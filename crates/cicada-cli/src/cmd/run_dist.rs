@@ -2,15 +2,13 @@
 //! outcomes out as exit codes. The coordinator's reports and exit code are a single run's
 //! (`run::finish`); a worker's end maps as documented in docs/distributed.md.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cicada::launch::LaunchOptions;
 use cicada_dist::coordinator::run::StartFailure;
 use cicada_dist::spec::Local;
-use cicada_dist::{Coordinator, CoordinatorOptions, DistError, DistRun, WorkerEnd, WorkerOptions};
-use cicada_render::live::LiveView;
+use cicada_dist::{Coordinator, CoordinatorOptions, DistError, WorkerEnd, WorkerOptions};
 use cicada_session::log::Stderr;
 use cicada_session::signals::wait_for_signal;
 use cicada_session::{SessionOptions, prepare};
@@ -18,9 +16,6 @@ use cicada_web::Steer;
 
 use crate::cli::RunArgs;
 use crate::exit;
-
-const FRAME_EVERY: Duration = Duration::from_secs(1);
-const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Wait for every expected worker (at most `max_wait`); the exit code when the wait ends
 /// otherwise (too few workers in time, Ctrl-C), the coordinator told to quit.
@@ -157,7 +152,13 @@ pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i3
             std::process::exit(exit::INTERRUPTED);
         })
     };
-    let status = (!args.quiet).then(|| tokio::spawn(live_view(run.clone(), planned)));
+    let status = (!args.quiet).then(|| {
+        tokio::spawn(super::run::live_view(
+            run.clone(),
+            planned,
+            cicada_dist::status::worker_lines,
+        ))
+    });
     let finished = run.finish().await;
     signals.abort();
     if let Some(s) = status {
@@ -173,25 +174,6 @@ pub async fn master(args: RunArgs, options: LaunchOptions, workers: usize) -> i3
             super::run::finish(&args, &finished.report);
             exit::INTERNAL
         }
-    }
-}
-
-async fn live_view(run: DistRun, planned: Option<Duration>) {
-    let tty = std::io::stderr().is_terminal();
-    let view = LiveView::new(tty);
-    let mut ticker = tokio::time::interval(if tty { FRAME_EVERY } else { LOG_EVERY });
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        if run.is_stopping() {
-            return;
-        }
-        let snapshot = run.snapshot();
-        eprint!(
-            "{}{}",
-            view.frame(&snapshot, planned),
-            cicada_dist::status::worker_lines(&snapshot)
-        );
     }
 }
 
