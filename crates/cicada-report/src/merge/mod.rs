@@ -251,7 +251,8 @@ fn row_label(method: &str, name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn input(name: &str, start: &str, end: &str) -> Input {
+    /// A sample report that ran from `start` to `end` (also used by the overlap tests).
+    pub(super) fn input(name: &str, start: &str, end: &str) -> Input {
         let mut report = crate::sample::sample_report();
         report.run.started_at = start.into();
         report.run.ended_at = end.into();

@@ -143,17 +143,8 @@ pub(super) fn worst_pair(inputs: &[Input], ran: &[Ran]) -> Option<NotOneRun> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::input;
     use super::*;
-
-    fn input(name: &str, start: &str, end: &str) -> Input {
-        let mut report = crate::sample::sample_report();
-        report.run.started_at = start.into();
-        report.run.ended_at = end.into();
-        Input {
-            source: name.into(),
-            report,
-        }
-    }
 
     fn check(inputs: &[Input]) -> Option<NotOneRun> {
         worst_pair(inputs, &times(inputs).unwrap())
